@@ -127,8 +127,11 @@ fn version_path(dir: &Path, version: u64) -> PathBuf {
     dir.join(format!("{MANIFEST_PREFIX}{version:020}"))
 }
 
+/// Manifest files found in a directory.
+type Listing = (Vec<(u64, PathBuf)>, Vec<PathBuf>);
+
 /// Complete versions sorted ascending, and leftover temp files.
-fn list_versions(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>)> {
+fn list_versions(dir: &Path) -> Result<Listing> {
     let mut versions = Vec::new();
     let mut temps = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
