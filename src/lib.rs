@@ -1,1 +1,73 @@
+//! # Vego — an embedded, crash-safe vector database
+//!
+//! A Rust program opens a directory, stores documents (id, embedding vector,
+//! metadata) in collections, and searches for nearest neighbours with
+//! metadata filters while other threads keep writing. Every acknowledged
+//! write survives a crash: writes go to a write-ahead log (group-committed,
+//! fsynced under [`Durability::Sync`]) before they are acknowledged, and
+//! reopening replays the log.
+//!
+//! ```
+//! use vego::{Db, Document, Filter, Options, SearchOptions};
+//! # fn main() -> vego::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Db::open(dir.path(), Options::default().dimension(3))?;
+//! let docs = db.collection("documents")?;
+//! docs.insert(Document::new(vego::new_id(), vec![0.1, 0.2, 0.3]).with("author", "Alice").with("year", 2024))?;
+//! docs.insert(Document::new(vego::new_id(), vec![0.3, 0.2, 0.1]).with("author", "Bob").with("year", 2019))?;
+//! let hits = docs.search_with(
+//!     &[0.1, 0.2, 0.25],
+//!     &SearchOptions::new(10).filter(Filter::eq("author", "Alice").and(Filter::gte("year", 2020))),
+//! )?;
+//! assert_eq!(hits.len(), 1);
+//! db.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/ARCHITECTURE.md` for the write and read paths and
+//! `docs/FORMAT.md` for the bytes on disk.
 
+#![deny(missing_docs)]
+
+mod codec;
+mod collection;
+mod db;
+mod document;
+mod error;
+mod filter;
+pub(crate) mod hnsw;
+mod id;
+pub mod limits;
+mod memtable;
+mod options;
+mod read_path;
+mod recovery;
+mod search_options;
+mod snapshot;
+mod stats;
+mod validate;
+mod visibility;
+mod wal_glue;
+mod wal_record;
+mod write_path;
+
+pub use collection::Collection;
+pub use db::{Db, RecoveryReport, TornTail};
+pub use document::{Document, Value};
+pub use error::{Error, Result};
+pub use filter::{Filter, Op};
+pub use id::new_id;
+pub use options::{CollectionConfig, Distance, Durability, Options};
+pub use search_options::{Hit, SearchOptions};
+pub use snapshot::Snapshot;
+pub use stats::{CollectionStats, DbStats};
+
+/// Decoders of bytes that come from disk, exposed for fuzz targets and tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::codec::DecodeError;
+    /// Decodes a WAL payload (a batch); never panics.
+    pub fn decode_wal_payload(bytes: &[u8]) -> Result<(), DecodeError> {
+        crate::wal_record::decode(bytes).map(drop)
+    }
+}

@@ -36,12 +36,8 @@ fn bincode_config() -> impl bincode::config::Config {
 
 /// Encodes a state into the framed file bytes.
 pub fn encode(state: &ManifestState) -> Vec<u8> {
-    let body = bincode::serde::encode_to_vec(state, bincode_config())
-        .expect("manifest state always encodes");
-    assert!(
-        body.len() <= MANIFEST_BYTES_MAX as usize,
-        "manifest body over limit"
-    );
+    let body = bincode::serde::encode_to_vec(state, bincode_config()).expect("manifest state always encodes");
+    assert!(body.len() <= MANIFEST_BYTES_MAX as usize, "manifest body over limit");
     let mut out = Vec::with_capacity(HEADER_BYTES + body.len() + CRC_BYTES);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
@@ -57,27 +53,17 @@ pub fn encode(state: &ManifestState) -> Vec<u8> {
 
 /// Decodes and validates framed manifest bytes read from `file` (named in errors).
 pub fn decode(file: &Path, bytes: &[u8]) -> Result<ManifestState> {
-    let corrupt = |offset: usize, detail: String| Error::Corruption {
-        file: file.to_path_buf(),
-        offset: offset as u64,
-        detail,
-    };
+    let corrupt =
+        |offset: usize, detail: String| Error::Corruption { file: file.to_path_buf(), offset: offset as u64, detail };
     if bytes.len() < HEADER_BYTES + CRC_BYTES {
-        return Err(corrupt(
-            0,
-            format!("file too short ({} bytes)", bytes.len()),
-        ));
+        return Err(corrupt(0, format!("file too short ({} bytes)", bytes.len())));
     }
     if &bytes[0..8] != MAGIC {
         return Err(corrupt(0, "bad magic".into()));
     }
     let major = u16::from_le_bytes([bytes[8], bytes[9]]);
     if major != FORMAT_MAJOR {
-        return Err(Error::IncompatibleFormat {
-            file: file.to_path_buf(),
-            found: major,
-            supported: FORMAT_MAJOR,
-        });
+        return Err(Error::IncompatibleFormat { file: file.to_path_buf(), found: major, supported: FORMAT_MAJOR });
     }
     let version = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
     let body_len = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
@@ -86,13 +72,7 @@ pub fn decode(file: &Path, bytes: &[u8]) -> Result<ManifestState> {
     }
     let end = HEADER_BYTES + body_len as usize;
     if bytes.len() != end + CRC_BYTES {
-        return Err(corrupt(
-            24,
-            format!(
-                "length {} does not match body length {body_len}",
-                bytes.len()
-            ),
-        ));
+        return Err(corrupt(24, format!("length {} does not match body length {body_len}", bytes.len())));
     }
     let stored = u32::from_le_bytes(bytes[end..end + 4].try_into().unwrap());
     if crc32c::crc32c(&bytes[..end]) != stored {
@@ -102,16 +82,10 @@ pub fn decode(file: &Path, bytes: &[u8]) -> Result<ManifestState> {
         bincode::serde::decode_from_slice(&bytes[HEADER_BYTES..end], bincode_config())
             .map_err(|e| corrupt(HEADER_BYTES, format!("undecodable body: {e}")))?;
     if used != body_len as usize {
-        return Err(corrupt(
-            HEADER_BYTES + used,
-            "trailing bytes in body".into(),
-        ));
+        return Err(corrupt(HEADER_BYTES + used, "trailing bytes in body".into()));
     }
     if state.version != version {
-        return Err(corrupt(
-            16,
-            format!("header version {version} != body {}", state.version),
-        ));
+        return Err(corrupt(16, format!("header version {version} != body {}", state.version)));
     }
     Ok(state)
 }
@@ -123,8 +97,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_state() -> impl Strategy<Value = ManifestState> {
-        let coll = (any::<u64>(), any::<u32>(), 0u8..3, any::<u64>(), 0usize..4).prop_map(
-            |(id, dim, d, seq, segs)| CollectionEntry {
+        let coll = (any::<u64>(), any::<u32>(), 0u8..3, any::<u64>(), 0usize..4).prop_map(|(id, dim, d, seq, segs)| {
+            CollectionEntry {
                 id,
                 config: CollectionRecordConfig {
                     dimension: dim,
@@ -138,30 +112,20 @@ mod tests {
                 },
                 flushed_seq: seq,
                 segments: (0..segs as u64)
-                    .map(|i| SegmentEntry {
-                        file_id: i,
-                        rows: i,
-                        bytes: i,
-                        min_seq: i,
-                        max_seq: i,
-                    })
+                    .map(|i| SegmentEntry { file_id: i, rows: i, bytes: i, min_seq: i, max_seq: i })
                     .collect(),
-            },
-        );
-        (
-            any::<u64>(),
-            any::<u64>(),
-            any::<u64>(),
-            proptest::collection::btree_map("[a-z]{1,8}", coll, 0..5),
-        )
-            .prop_map(|(version, next, last_seq, collections)| ManifestState {
+            }
+        });
+        (any::<u64>(), any::<u64>(), any::<u64>(), proptest::collection::btree_map("[a-z]{1,8}", coll, 0..5)).prop_map(
+            |(version, next, last_seq, collections)| ManifestState {
                 version,
                 next_collection_id: next,
                 next_file_id: next,
                 last_seq,
                 wal_checkpoint_seq: last_seq / 2,
                 collections,
-            })
+            },
+        )
     }
 
     proptest! {
@@ -189,9 +153,6 @@ mod tests {
     fn unknown_major_version_is_incompatible() {
         let mut bytes = encode(&ManifestState::default());
         bytes[8] = 9;
-        assert!(matches!(
-            decode(Path::new("m"), &bytes),
-            Err(Error::IncompatibleFormat { found: 9, .. })
-        ));
+        assert!(matches!(decode(Path::new("m"), &bytes), Err(Error::IncompatibleFormat { found: 9, .. })));
     }
 }

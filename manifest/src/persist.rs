@@ -25,9 +25,7 @@ pub struct Manifest {
 
 impl std::fmt::Debug for Manifest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Manifest")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("Manifest").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
@@ -39,18 +37,9 @@ pub fn is_database_dir(dir: &Path) -> Result<bool> {
 impl Manifest {
     /// Creates version 1 (an empty catalogue) in `dir`, which must exist.
     pub fn create(dir: &Path) -> Result<Manifest> {
-        let state = ManifestState {
-            version: 1,
-            next_collection_id: 1,
-            next_file_id: 1,
-            ..Default::default()
-        };
+        let state = ManifestState { version: 1, next_collection_id: 1, next_file_id: 1, ..Default::default() };
         write_version(dir, &state)?;
-        Ok(Manifest {
-            dir: dir.to_path_buf(),
-            current: ArcSwap::from_pointee(state),
-            writer: Mutex::new(None),
-        })
+        Ok(Manifest { dir: dir.to_path_buf(), current: ArcSwap::from_pointee(state), writer: Mutex::new(None) })
     }
 
     /// Opens the newest complete version in `dir`, deleting temp files and older versions.
@@ -68,20 +57,13 @@ impl Manifest {
             return Err(Error::Corruption {
                 file: path.clone(),
                 offset: 16,
-                detail: format!(
-                    "file name says version {version}, contents say {}",
-                    state.version
-                ),
+                detail: format!("file name says version {version}, contents say {}", state.version),
             });
         }
         for (_, old) in &versions[..versions.len() - 1] {
             fs::remove_file(old).map_err(io(old))?;
         }
-        Ok(Manifest {
-            dir: dir.to_path_buf(),
-            current: ArcSwap::from_pointee(state),
-            writer: Mutex::new(None),
-        })
+        Ok(Manifest { dir: dir.to_path_buf(), current: ArcSwap::from_pointee(state), writer: Mutex::new(None) })
     }
 
     /// The current version (cheap; never blocks on writers).
@@ -156,12 +138,7 @@ fn write_version(dir: &Path, state: &ManifestState) -> Result<()> {
     let bytes = codec::encode(state);
     let path = version_path(dir, state.version);
     let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
-    let mut f: File = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
+    let mut f: File = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
     f.write_all(&bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
     drop(f);
@@ -193,11 +170,7 @@ mod tests {
         let r = Manifest::open(dir.path()).unwrap();
         assert_eq!(r.current().version, 6);
         assert_eq!(r.current().last_seq, 4);
-        assert_eq!(
-            list_versions(dir.path()).unwrap().0.len(),
-            1,
-            "old versions deleted"
-        );
+        assert_eq!(list_versions(dir.path()).unwrap().0.len(), 1, "old versions deleted");
     }
 
     #[test]
@@ -218,9 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = Manifest::create(dir.path()).unwrap();
         drop(m);
-        let tmp = dir
-            .path()
-            .join(format!("{MANIFEST_PREFIX}{:020}{TMP_SUFFIX}", 2));
+        let tmp = dir.path().join(format!("{MANIFEST_PREFIX}{:020}{TMP_SUFFIX}", 2));
         fs::write(&tmp, b"half written").unwrap();
         let r = Manifest::open(dir.path()).unwrap();
         assert_eq!(r.current().version, 1);

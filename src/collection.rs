@@ -1,0 +1,190 @@
+//! `Collection`: the public entry points of the write and read paths.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::db::DbShared;
+use crate::hnsw::Metric;
+use crate::memtable::Memtable;
+use crate::options::IndexParams;
+use crate::read_path;
+use crate::stats::CollectionStats;
+use crate::write_path::{self, Precondition};
+use crate::{CollectionConfig, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot};
+
+/// A collection before it is attached to its database (built by open and by recovery).
+pub(crate) struct CollectionCore {
+    pub name: String,
+    pub id: u64,
+    pub config: CollectionConfig,
+    pub params: IndexParams,
+    pub memtable: Memtable,
+}
+
+impl CollectionCore {
+    pub fn new(name: String, id: u64, config: CollectionConfig) -> CollectionCore {
+        let params = config.index_params();
+        let memtable = Memtable::new(config.dimension, metric_of(config.distance), params);
+        CollectionCore { name, id, config, params, memtable }
+    }
+
+    pub fn attach(self, db: Arc<DbShared>) -> Arc<CollectionInner> {
+        Arc::new(CollectionInner { core: self, db, dropped: AtomicBool::new(false) })
+    }
+}
+
+pub(crate) struct CollectionInner {
+    pub core: CollectionCore,
+    pub db: Arc<DbShared>,
+    pub dropped: AtomicBool,
+}
+
+impl CollectionInner {
+    pub fn check_live(&self) -> Result<()> {
+        self.db.check_open()?;
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(Error::CollectionNotFound(self.core.name.clone()));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn metric_of(d: Distance) -> Metric {
+    match d {
+        Distance::L2 => Metric::L2,
+        Distance::Cosine => Metric::Cosine,
+        Distance::InnerProduct => Metric::InnerProduct,
+    }
+}
+
+/// A named set of documents with one vector dimension and metric.
+///
+/// Cheap to clone; safe to use from many threads at once: readers never wait
+/// for writers, and concurrent writers are group-committed to the WAL.
+///
+/// ```
+/// use vego::{CollectionConfig, Db, Distance, Document, Filter, Options, SearchOptions};
+/// # fn main() -> vego::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let c = db.create_collection("imgs", CollectionConfig::new(2).distance(Distance::Cosine))?;
+/// c.insert(Document::new("x", vec![1.0, 0.0]).with("year", 2024))?;
+/// c.insert(Document::new("y", vec![0.0, 1.0]).with("year", 2019))?;
+/// let hits = c.search_with(&[1.0, 1.0], &SearchOptions::new(5).filter(Filter::gte("year", 2020)))?;
+/// assert_eq!(hits.len(), 1);
+/// assert_eq!(hits[0].id, "x");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Collection {
+    inner: Arc<CollectionInner>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection").field("name", &self.inner.core.name).finish_non_exhaustive()
+    }
+}
+
+impl Collection {
+    pub(crate) fn from_inner(inner: Arc<CollectionInner>) -> Collection {
+        Collection { inner }
+    }
+
+    pub(crate) fn mark_dropped(&self) {
+        self.inner.dropped.store(true, Ordering::Release);
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.inner.core.name
+    }
+
+    /// The collection's configuration (M and ef resolved).
+    pub fn config(&self) -> &CollectionConfig {
+        &self.inner.core.config
+    }
+
+    /// Inserts a new document; `AlreadyExists` if the id is live.
+    pub fn insert(&self, doc: Document) -> Result<()> {
+        write_path::put(&self.inner, vec![doc], Precondition::Absent).map(drop)
+    }
+
+    /// Inserts all documents or none (one WAL record, one sequence number).
+    /// `AlreadyExists` if any id is live; `InvalidArgument` if an id repeats.
+    pub fn insert_batch(&self, docs: Vec<Document>) -> Result<()> {
+        write_path::put(&self.inner, docs, Precondition::Absent).map(drop)
+    }
+
+    /// Inserts or replaces all documents, atomically.
+    pub fn upsert_batch(&self, docs: Vec<Document>) -> Result<()> {
+        write_path::put(&self.inner, docs, Precondition::None).map(drop)
+    }
+
+    /// Replaces an existing document; `NotFound` if the id is not live.
+    pub fn update(&self, doc: Document) -> Result<()> {
+        write_path::put(&self.inner, vec![doc], Precondition::Present).map(drop)
+    }
+
+    /// Inserts or replaces a document.
+    pub fn upsert(&self, doc: Document) -> Result<()> {
+        write_path::put(&self.inner, vec![doc], Precondition::None).map(drop)
+    }
+
+    /// Deletes a document; returns whether it existed.
+    pub fn delete(&self, id: &str) -> Result<bool> {
+        write_path::delete(&self.inner, id)
+    }
+
+    /// The document with this id, or `None`. Average O(1).
+    pub fn get(&self, id: &str) -> Result<Option<Document>> {
+        self.snapshot().get(id)
+    }
+
+    /// Several documents, in the order asked, all from one snapshot.
+    pub fn get_batch(&self, ids: &[&str]) -> Result<Vec<Option<Document>>> {
+        self.snapshot().get_batch(ids)
+    }
+
+    /// The `k` nearest documents to `query`, nearest first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        self.search_with(query, &SearchOptions::new(k))
+    }
+
+    /// Search with a filter, beam width and projection.
+    pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
+        self.snapshot().search_with(query, opts)
+    }
+
+    /// Several searches against one snapshot, run in parallel.
+    pub fn search_batch(&self, queries: &[Vec<f32>], k: usize) -> Result<Vec<Vec<Hit>>> {
+        self.snapshot().search_batch(queries, &SearchOptions::new(k))
+    }
+
+    /// A consistent view: sees exactly the writes visible now, whatever
+    /// happens afterwards.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.inner.clone(), self.inner.db.visibility.visible())
+    }
+
+    /// Live documents (counting writes in flight).
+    pub fn len(&self) -> usize {
+        self.inner.core.memtable.live() as usize
+    }
+
+    /// True if there are no live documents.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes every acknowledged write of the database durable (fsync).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_live()?;
+        self.inner.db.wal()?.sync()
+    }
+
+    /// Counters for monitoring.
+    pub fn stats(&self) -> CollectionStats {
+        read_path::stats(&self.inner.core)
+    }
+}

@@ -1,0 +1,317 @@
+//! `Db`: opening, locking, the collection registry, closing.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use vego_manifest::{is_database_dir, CollectionEntry, Manifest};
+
+use crate::collection::{Collection, CollectionCore};
+use crate::error::{invalid, io_err};
+use crate::options::Options;
+use crate::recovery;
+use crate::stats::DbStats;
+use crate::validate;
+use crate::visibility::Visibility;
+use crate::wal_glue::{self, WalHandle};
+use crate::{CollectionConfig, Error, Result};
+pub use vego_wal::{RecoveryReport, TornTail};
+
+/// Name of the lock file that keeps a second process out.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+/// Sub-directory of the write-ahead log.
+pub(crate) const WAL_DIR: &str = "wal";
+
+/// State shared by a database and all its collections.
+pub(crate) struct DbShared {
+    pub dir: PathBuf,
+    pub options: Options,
+    pub manifest: Manifest,
+    /// The write lock: sequence numbers are handed out and WAL records queued
+    /// under it, so the log order is the sequence order.
+    pub write: Mutex<WriteState>,
+    pub visibility: Visibility,
+    pub closed: AtomicBool,
+    /// Set when a WAL write or fsync failed: the on-disk state of in-flight
+    /// writes is unknown, so writes stop until reopen (reads continue).
+    pub poisoned: Mutex<Option<String>>,
+    pub recovery: RecoveryReport,
+    lock: Mutex<Option<File>>,
+}
+
+pub(crate) struct WriteState {
+    pub next_seq: u64,
+    pub wal: Option<Arc<WalHandle>>,
+}
+
+impl DbShared {
+    /// Error unless the database is open and writable.
+    pub fn check_writable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if let Some(why) = self.poisoned.lock().as_ref() {
+            return Err(Error::Poisoned(why.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    pub fn poison(&self, why: String) {
+        self.poisoned.lock().get_or_insert(why);
+    }
+
+    pub fn wal(&self) -> Result<Arc<WalHandle>> {
+        self.write.lock().wal.clone().ok_or(Error::Closed)
+    }
+
+    fn shut_down(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let wal = self.write.lock().wal.take();
+        let result = match wal {
+            Some(wal) => wal.close(),
+            None => Ok(()),
+        };
+        self.lock.lock().take();
+        result
+    }
+}
+
+impl Drop for DbShared {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}
+
+/// An open database: a directory holding collections.
+///
+/// Cheap to clone; all clones share one database. Only one process may open
+/// a database at a time (a lock file keeps others out).
+///
+/// ```
+/// use vego::{Db, Document, Options};
+/// # fn main() -> vego::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Db::open(dir.path(), Options::default().dimension(3))?;
+/// let docs = db.collection("docs")?;
+/// docs.insert(Document::new("a", vec![1.0, 0.0, 0.0]).with("lang", "en"))?;
+/// let hits = docs.search(&[0.9, 0.1, 0.0], 1)?;
+/// assert_eq!(hits[0].id, "a");
+/// db.close()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Db {
+    shared: Arc<DbShared>,
+    collections: Arc<RwLock<HashMap<String, Collection>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.shared.dir).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens the database in `path`, creating it if the directory is missing
+    /// or empty. Replays the write-ahead log, truncating a torn tail left by a
+    /// crash. Fails with `NotADatabase` for a directory holding other files,
+    /// `Locked` if another process has it open.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let dir = path.as_ref().to_path_buf();
+        if opts.defaults.dimension != 0 {
+            opts.defaults.validate()?;
+        } else {
+            CollectionConfig { dimension: 1, ..opts.defaults.clone() }.validate()?;
+        }
+        if opts.wal_file_bytes < 1 << 16 {
+            return Err(invalid("wal_file_bytes must be at least 64 KiB"));
+        }
+        check_dir_is_ours(&dir, opts.create_if_missing)?;
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock = lock_dir(&dir)?;
+        let manifest = if is_database_dir(&dir)? {
+            Manifest::open(&dir)?
+        } else {
+            check_dir_is_ours(&dir, opts.create_if_missing)?;
+            Manifest::create(&dir)?
+        };
+        let recovered = recovery::recover(&dir, &opts, &manifest)?;
+        let shared = Arc::new(DbShared {
+            dir,
+            options: opts,
+            manifest,
+            write: Mutex::new(WriteState { next_seq: recovered.last_seq + 1, wal: Some(Arc::new(recovered.wal)) }),
+            visibility: Visibility::new(recovered.last_seq),
+            closed: AtomicBool::new(false),
+            poisoned: Mutex::new(None),
+            recovery: recovered.report,
+            lock: Mutex::new(Some(lock)),
+        });
+        let collections = recovered
+            .collections
+            .into_iter()
+            .map(|(name, inner)| (name, Collection::from_inner(inner.attach(shared.clone()))))
+            .collect();
+        Ok(Db { shared, collections: Arc::new(RwLock::new(collections)) })
+    }
+
+    /// The collection `name`, created with the database's default
+    /// configuration if it does not exist.
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        if let Some(c) = self.get_collection(name)? {
+            return Ok(c);
+        }
+        let defaults = &self.shared.options.defaults;
+        if defaults.dimension == 0 {
+            return Err(invalid(format!(
+                "collection {name:?} does not exist and Options has no default dimension; use create_collection"
+            )));
+        }
+        match self.create_collection(name, defaults.clone()) {
+            Err(Error::AlreadyExists(_)) => self.get_collection(name)?.ok_or(Error::CollectionNotFound(name.into())),
+            other => other,
+        }
+    }
+
+    /// The collection `name` if it exists.
+    pub fn get_collection(&self, name: &str) -> Result<Option<Collection>> {
+        self.shared.check_open()?;
+        validate::collection_name(name)?;
+        Ok(self.collections.read().get(name).cloned())
+    }
+
+    /// Creates a collection; `AlreadyExists` if the name is taken.
+    pub fn create_collection(&self, name: &str, cfg: CollectionConfig) -> Result<Collection> {
+        validate::collection_name(name)?;
+        cfg.validate()?;
+        self.shared.check_writable()?;
+        let mut registry = self.collections.write();
+        if registry.contains_key(name) {
+            return Err(Error::AlreadyExists(format!("collection {name}")));
+        }
+        let params = cfg.index_params();
+        let record = wal_glue::config_to_record(&cfg, params);
+        let state = self.shared.manifest.edit(|s| {
+            let id = s.next_collection_id;
+            s.next_collection_id += 1;
+            let entry = CollectionEntry { id, config: record.clone(), flushed_seq: 0, segments: vec![] };
+            s.collections.insert(name.to_owned(), entry);
+            Ok(())
+        })?;
+        let id = state.collections[name].id;
+        let inner = CollectionCore::new(name.to_owned(), id, wal_glue::config_from_record(&record));
+        let coll = Collection::from_inner(inner.attach(self.shared.clone()));
+        registry.insert(name.to_owned(), coll.clone());
+        Ok(coll)
+    }
+
+    /// Drops a collection and its data; returns whether it existed. Handles to
+    /// it fail with `CollectionNotFound` afterwards.
+    pub fn drop_collection(&self, name: &str) -> Result<bool> {
+        validate::collection_name(name)?;
+        self.shared.check_writable()?;
+        let mut registry = self.collections.write();
+        let Some(coll) = registry.get(name).cloned() else { return Ok(false) };
+        self.shared.manifest.edit(|s| {
+            s.collections.remove(name);
+            Ok(())
+        })?;
+        coll.mark_dropped();
+        registry.remove(name);
+        Ok(true)
+    }
+
+    /// Names of all collections, sorted.
+    pub fn collections(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.collections.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Database-wide statistics.
+    pub fn stats(&self) -> DbStats {
+        let collections: Vec<_> = {
+            let registry = self.collections.read();
+            let mut v: Vec<_> = registry.values().map(|c| c.stats()).collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v
+        };
+        DbStats {
+            path: self.shared.dir.clone(),
+            visible_seq: self.shared.visibility.visible(),
+            manifest_version: self.shared.manifest.current().version,
+            wal_bytes: wal_glue::dir_bytes(&self.shared.dir.join(WAL_DIR)),
+            collections,
+        }
+    }
+
+    /// Makes every acknowledged write durable (fsync), whatever the durability mode.
+    pub fn flush(&self) -> Result<()> {
+        self.shared.check_open()?;
+        self.shared.wal()?.sync()
+    }
+
+    /// What the last open found in the WAL: records replayed and any torn
+    /// tail that was cut off (the remains of a write interrupted by a crash).
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.shared.recovery
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Flushes, stops background work and releases the lock. Other handles
+    /// (clones, collections) fail with `Closed` afterwards. Dropping the last
+    /// handle does the same, ignoring errors.
+    pub fn close(self) -> Result<()> {
+        self.shared.shut_down()
+    }
+}
+
+/// Refuses directories that hold files but no database.
+fn check_dir_is_ours(dir: &Path, create: bool) -> Result<()> {
+    let meta = match fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if create { Ok(()) } else { Err(Error::NotADatabase { path: dir.to_path_buf() }) };
+        }
+        other => other.map_err(io_err(dir))?,
+    };
+    if !meta.is_dir() {
+        return Err(Error::NotADatabase { path: dir.to_path_buf() });
+    }
+    if is_database_dir(dir)? {
+        return Ok(());
+    }
+    let foreign = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name() != LOCK_FILE && e.file_name() != WAL_DIR);
+    if foreign || !create {
+        return Err(Error::NotADatabase { path: dir.to_path_buf() });
+    }
+    Ok(())
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io { path, source: e }),
+    }
+}

@@ -1,0 +1,279 @@
+//! Metadata filters and their evaluation.
+//!
+//! Semantics: comparisons between an `Int` and a `Float` are numeric; strings
+//! compare lexicographically by bytes; a comparison against a value of another
+//! type is false. A `List` field matches a comparison if any element does. A
+//! missing field matches nothing except `exists` negated and `ne`/`not_in`
+//! (which are `not(eq)` / `not(in_)`).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::error::invalid;
+use crate::limits::NESTING_MAX;
+use crate::{Result, Value};
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `==`
+    Eq,
+    /// `!=` (also true when the field is missing)
+    Ne,
+    /// `>`
+    Gt,
+    /// `>=`
+    Gte,
+    /// `<`
+    Lt,
+    /// `<=`
+    Lte,
+}
+
+/// A predicate over a document's metadata.
+///
+/// ```
+/// use vego::Filter;
+/// let f = Filter::eq("author", "Alice").and(Filter::gte("year", 2020)).or(Filter::exists("pinned"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    /// `field op value`.
+    Cmp {
+        /// Field name.
+        field: String,
+        /// Operator.
+        op: Op,
+        /// Operand.
+        value: Value,
+    },
+    /// `field` equals one of `values`.
+    In {
+        /// Field name.
+        field: String,
+        /// Candidates.
+        values: Vec<Value>,
+    },
+    /// The field is present (and not null).
+    Exists(String),
+    /// All must match.
+    And(Vec<Filter>),
+    /// Any must match.
+    Or(Vec<Filter>),
+    /// Negation.
+    Not(Box<Filter>),
+}
+
+macro_rules! cmp_ctor {
+    ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => {
+        impl Filter {
+            $($(#[$doc])* pub fn $name(field: &str, v: impl Into<Value>) -> Filter {
+                Filter::Cmp { field: field.to_owned(), op: Op::$op, value: v.into() }
+            })*
+        }
+    };
+}
+cmp_ctor! {
+    /// `field == v` (for a list field: any element equals `v`).
+    eq => Eq;
+    /// `field != v` (true when the field is missing).
+    ne => Ne;
+    /// `field > v`.
+    gt => Gt;
+    /// `field >= v`.
+    gte => Gte;
+    /// `field < v`.
+    lt => Lt;
+    /// `field <= v`.
+    lte => Lte;
+}
+
+impl Filter {
+    /// `field` equals any of `vs`.
+    pub fn in_(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::In { field: field.to_owned(), values: vs.into_iter().map(Into::into).collect() }
+    }
+    /// `field` equals none of `vs` (true when the field is missing).
+    pub fn not_in(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::in_(field, vs).not()
+    }
+    /// `field` is present and not null.
+    pub fn exists(field: &str) -> Filter {
+        Filter::Exists(field.to_owned())
+    }
+    /// Both must match.
+    pub fn and(self, o: Filter) -> Filter {
+        match self {
+            Filter::And(mut v) => {
+                v.push(o);
+                Filter::And(v)
+            }
+            s => Filter::And(vec![s, o]),
+        }
+    }
+    /// Either must match.
+    pub fn or(self, o: Filter) -> Filter {
+        match self {
+            Filter::Or(mut v) => {
+                v.push(o);
+                Filter::Or(v)
+            }
+            s => Filter::Or(vec![s, o]),
+        }
+    }
+    /// Negation.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Filter {
+        Filter::Not(Box::new(self))
+    }
+
+    /// Refuses NaN operands, empty field names and absurd nesting.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.validate_at(0)
+    }
+
+    fn validate_at(&self, depth: usize) -> Result<()> {
+        if depth > NESTING_MAX {
+            return Err(invalid(format!("filter nested deeper than {NESTING_MAX}")));
+        }
+        let field_ok = |f: &str| {
+            if f.is_empty() {
+                Err(invalid("filter field name is empty"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Filter::Cmp { field, value, .. } => {
+                field_ok(field)?;
+                check_operand(value)
+            }
+            Filter::In { field, values } => {
+                field_ok(field)?;
+                values.iter().try_for_each(check_operand)
+            }
+            Filter::Exists(field) => field_ok(field),
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().try_for_each(|f| f.validate_at(depth + 1)),
+            Filter::Not(f) => f.validate_at(depth + 1),
+        }
+    }
+
+    /// Evaluates the filter against a document's metadata.
+    pub fn matches(&self, metadata: &BTreeMap<String, Value>) -> bool {
+        match self {
+            Filter::Cmp { field, op: Op::Ne, value } => {
+                !any_elem(metadata.get(field), |v| compare_is(v, value, Op::Eq))
+            }
+            Filter::Cmp { field, op, value } => any_elem(metadata.get(field), |v| compare_is(v, value, *op)),
+            Filter::In { field, values } => {
+                any_elem(metadata.get(field), |v| values.iter().any(|c| compare_is(v, c, Op::Eq)))
+            }
+            Filter::Exists(field) => !matches!(metadata.get(field), None | Some(Value::Null)),
+            Filter::And(fs) => fs.iter().all(|f| f.matches(metadata)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(metadata)),
+            Filter::Not(f) => !f.matches(metadata),
+        }
+    }
+}
+
+fn check_operand(v: &Value) -> Result<()> {
+    match v {
+        Value::Float(f) if !f.is_finite() => Err(invalid("filter operand is NaN or infinite")),
+        Value::List(_) => Err(invalid("filter operand cannot be a list (use in_)")),
+        _ => Ok(()),
+    }
+}
+
+/// Applies `pred` to a scalar field, or to each element of a list field.
+fn any_elem(field: Option<&Value>, pred: impl Fn(&Value) -> bool) -> bool {
+    match field {
+        None => false,
+        Some(Value::List(items)) => items.iter().any(pred),
+        Some(v) => pred(v),
+    }
+}
+
+fn compare_is(stored: &Value, operand: &Value, op: Op) -> bool {
+    let Some(ord) = compare(stored, operand) else { return false };
+    match op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Ne => ord != Ordering::Equal,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Gte => ord != Ordering::Less,
+        Op::Lt => ord == Ordering::Less,
+        Op::Lte => ord != Ordering::Greater,
+    }
+}
+
+/// Orders two scalars of compatible types; `None` if incomparable.
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    use Value::*;
+    match (a, b) {
+        (Null, Null) => Some(Ordering::Equal),
+        (Bool(x), Bool(y)) => Some(x.cmp(y)),
+        (Int(x), Int(y)) => Some(x.cmp(y)),
+        (Float(x), Float(y)) => x.partial_cmp(y),
+        (Int(x), Float(y)) => (*x as f64).partial_cmp(y),
+        (Float(x), Int(y)) => x.partial_cmp(&(*y as f64)),
+        (Str(x), Str(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn comparisons_follow_documented_semantics() {
+        let m = meta(&[("year", Value::Int(2021)), ("score", Value::Float(0.5)), ("author", "Alice".into())]);
+        assert!(Filter::eq("author", "Alice").matches(&m));
+        assert!(!Filter::eq("author", "Bob").matches(&m));
+        assert!(Filter::gte("year", 2021).matches(&m) && !Filter::gt("year", 2021).matches(&m));
+        assert!(Filter::lt("year", 2021.5).matches(&m), "int vs float compares numerically");
+        assert!(Filter::lte("score", 0.5).matches(&m));
+        assert!(!Filter::eq("year", "2021").matches(&m), "type mismatch is false");
+        assert!(Filter::ne("missing", 1).matches(&m), "ne is true on a missing field");
+        assert!(!Filter::gt("missing", 1).matches(&m));
+        assert!(Filter::in_("author", ["Bob", "Alice"]).matches(&m));
+        assert!(Filter::not_in("author", ["Bob"]).matches(&m));
+        assert!(Filter::exists("year").matches(&m) && !Filter::exists("nope").matches(&m));
+    }
+
+    #[test]
+    fn list_fields_match_any_element() {
+        let m = meta(&[("tags", Value::from(vec!["a", "b"]))]);
+        assert!(Filter::eq("tags", "b").matches(&m));
+        assert!(!Filter::eq("tags", "c").matches(&m));
+        assert!(Filter::ne("tags", "c").matches(&m));
+        assert!(!Filter::ne("tags", "a").matches(&m));
+    }
+
+    #[test]
+    fn boolean_combinators() {
+        let m = meta(&[("a", Value::Int(1)), ("b", Value::Int(2))]);
+        let t = Filter::eq("a", 1);
+        let f = Filter::eq("b", 3);
+        assert!(!t.clone().and(f.clone()).matches(&m));
+        assert!(t.clone().or(f.clone()).matches(&m));
+        assert!(f.clone().not().matches(&m));
+        assert!(Filter::exists("a").and(Filter::exists("b")).and(t).matches(&m));
+    }
+
+    #[test]
+    fn invalid_filters_are_refused() {
+        assert!(Filter::eq("x", f64::NAN).validate().is_err());
+        assert!(Filter::eq("", 1).validate().is_err());
+        assert!(Filter::eq("x", vec![1]).validate().is_err());
+        let mut deep = Filter::exists("x");
+        for _ in 0..40 {
+            deep = deep.not();
+        }
+        assert!(deep.validate().is_err());
+        assert!(Filter::eq("x", 1).and(Filter::in_("y", [1, 2])).validate().is_ok());
+    }
+}

@@ -1,0 +1,193 @@
+//! Inserting: level assignment, greedy descent, beam search per layer,
+//! heuristic neighbour selection, and bidirectional linking with pruning.
+
+use super::index::{EntryPoint, Hnsw};
+use super::search::Candidate;
+use super::NodeId;
+use std::sync::atomic::Ordering;
+
+impl Hnsw {
+    /// Inserts a copy of `vector` and returns its id.
+    ///
+    /// Thread-safe: may run concurrently with other inserts and with
+    /// searches. Ids are dense, assigned `0, 1, 2, ...` in the order inserts
+    /// start. The node becomes visible to [`Hnsw::search`] results only once
+    /// this call has linked it into every layer.
+    ///
+    /// # Panics
+    /// If `vector.len() != self.dim()`, or the index already holds
+    /// `NODES_MAX` (2^31, see `graph.rs`) nodes.
+    #[cfg(test)]
+    pub fn insert(&self, vector: &[f32]) -> NodeId {
+        let id = self.graph.allocate_id();
+        self.insert_node(id, vector);
+        id
+    }
+
+    /// Inserts a copy of `vector` as node `id`, chosen by the caller. Same
+    /// concurrency guarantees as [`Hnsw::insert`]; ids may arrive out of order
+    /// or leave gaps (never-inserted ids are simply never reached).
+    ///
+    /// # Panics
+    /// If `id` was already inserted, `id >= NODES_MAX`, or the dimension is wrong.
+    pub fn insert_at(&self, id: NodeId, vector: &[f32]) {
+        self.graph.claim_id(id);
+        self.insert_node(id, vector);
+    }
+
+    fn insert_node(&self, id: NodeId, vector: &[f32]) {
+        assert_eq!(vector.len(), self.dim, "HNSW insert has dimension {} but the index has {}", vector.len(), self.dim);
+        let level = self.params.random_level(id);
+        self.graph.init_node(id, vector, level);
+
+        // A node that will become the new top must hold `top_lock` for its
+        // whole insert; re-read the entry point under the lock because
+        // another such insert may have finished while we waited.
+        let mut entry = self.entry_point();
+        let mut top_guard = None;
+        if entry.is_none_or(|e| level > e.level) {
+            top_guard = Some(self.top_lock.lock());
+            entry = self.entry_point();
+            if entry.is_some_and(|e| level <= e.level) {
+                top_guard = None;
+            }
+        }
+
+        let Some(ep) = entry else {
+            // First node: nothing to link to.
+            self.finish(id);
+            self.set_entry_point(EntryPoint { id, level });
+            return;
+        };
+
+        self.link_into_graph(id, vector, level, ep);
+        self.finish(id);
+        if top_guard.is_some() && level > ep.level {
+            self.set_entry_point(EntryPoint { id, level });
+        }
+    }
+
+    /// Marks `id` searchable and counts it.
+    fn finish(&self, id: NodeId) {
+        self.graph.mark_ready(id);
+        self.completed.fetch_add(1, Ordering::Release);
+    }
+
+    /// Algorithm 1 of the paper from the entry point `ep` down.
+    fn link_into_graph(&self, id: NodeId, vector: &[f32], level: usize, ep: EntryPoint) {
+        let Some(ep_data) = self.graph.data(ep.id) else {
+            return;
+        };
+        let mut cur = Candidate { id: ep.id, dist: (self.dist)(vector, &ep_data.vector) };
+        // Layers only the existing top reaches: cheap greedy descent.
+        for layer in (level + 1..=ep.level).rev() {
+            cur = self.greedy_closest(vector, cur, layer);
+        }
+        let mut scratch = self.scratch.get();
+        let ef = self.params.ef_construction();
+        for layer in (0..=level.min(ep.level)).rev() {
+            // Concurrent inserts may already have linked to us, so the beam
+            // can reach this node itself; never select it.
+            self.search_layer(&mut scratch, vector, cur, ef, layer, |n, _| n != id);
+            let s = &mut *scratch;
+            let Some(&nearest) = s.found.first() else {
+                continue;
+            };
+            cur = nearest;
+            // hnswlib selects `m` on every layer (even layer 0, whose lists
+            // may later grow to `m0` through incoming links).
+            self.select_neighbours(&s.found, self.params.m, &mut s.selected);
+            self.connect(id, vector, layer, s);
+        }
+    }
+
+    /// The paper's Algorithm 4 as hnswlib implements it
+    /// (`getNeighborsByHeuristic2`, no `keepPrunedConnections`): walk
+    /// `candidates` (sorted nearest first) and keep one only if it is closer
+    /// to the base than to every node already kept. This favours neighbours
+    /// in different directions, which keeps clusters connected.
+    fn select_neighbours(&self, candidates: &[Candidate], m: usize, out: &mut Vec<Candidate>) {
+        out.clear();
+        if candidates.len() <= m {
+            out.extend_from_slice(candidates);
+            return;
+        }
+        for &c in candidates {
+            if out.len() >= m {
+                break;
+            }
+            let Some(cdata) = self.graph.data(c.id) else {
+                continue;
+            };
+            let diverse = out
+                .iter()
+                .all(|kept| self.graph.data(kept.id).is_none_or(|k| (self.dist)(&cdata.vector, &k.vector) >= c.dist));
+            if diverse {
+                out.push(c);
+            }
+        }
+    }
+
+    /// Links `id` and `s.selected` both ways on `layer`, re-pruning any list
+    /// that would overflow. Holds at most one node lock at a time.
+    fn connect(&self, id: NodeId, vector: &[f32], layer: usize, s: &mut super::search::Scratch) {
+        let max_links = self.graph.max_links(layer);
+
+        // Our own list. Other inserts may have appended themselves already;
+        // merge rather than overwrite so those back-links survive.
+        if let Some(node) = self.graph.node(id) {
+            if let Some(data) = node.data() {
+                let guard = node.lock();
+                s.prune.clear();
+                s.prune.extend_from_slice(&s.selected);
+                for n in self.graph.neighbours(data, layer) {
+                    if n != id && !s.prune.iter().any(|c| c.id == n) {
+                        if let Some(nd) = self.graph.data(n) {
+                            let dist = (self.dist)(vector, &nd.vector);
+                            s.prune.push(Candidate { id: n, dist });
+                        }
+                    }
+                }
+                let list = if s.prune.len() > max_links {
+                    s.prune.sort_unstable();
+                    self.select_neighbours(&s.prune, max_links, &mut s.pruned);
+                    &s.pruned
+                } else {
+                    &s.prune
+                };
+                self.graph.set_neighbours(&guard, data, layer, list.iter().map(|c| c.id));
+            }
+        }
+
+        // Back-links from each chosen neighbour.
+        for &nb in &s.selected {
+            let Some(node) = self.graph.node(nb.id) else {
+                continue;
+            };
+            let Some(data) = node.data() else {
+                continue;
+            };
+            let guard = node.lock();
+            if self.graph.neighbours(data, layer).any(|n| n == id) {
+                continue;
+            }
+            if self.graph.try_push_neighbour(&guard, data, layer, id) {
+                continue;
+            }
+            // Full: keep the best `max_links` of old neighbours plus us, by
+            // the same heuristic. All three metrics are symmetric, so our
+            // distance to `nb` is `nb.dist`.
+            s.prune.clear();
+            s.prune.push(Candidate { id, dist: nb.dist });
+            for n in self.graph.neighbours(data, layer) {
+                if let Some(nd) = self.graph.data(n) {
+                    let dist = (self.dist)(&data.vector, &nd.vector);
+                    s.prune.push(Candidate { id: n, dist });
+                }
+            }
+            s.prune.sort_unstable();
+            self.select_neighbours(&s.prune, max_links, &mut s.pruned);
+            self.graph.set_neighbours(&guard, data, layer, s.pruned.iter().map(|c| c.id));
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! In-memory HNSW (Hierarchical Navigable Small World) index.
+//!
+//! An implementation of Malkov & Yashunin, "Efficient and robust approximate
+//! nearest neighbor search using Hierarchical Navigable Small World graphs"
+//! (2016), following hnswlib's choices where the paper leaves room: neighbour
+//! selection by the diversity heuristic without keeping pruned connections,
+//! `2 * M` links on layer 0, level multiplier `1 / ln(M)`, and the same
+//! heuristic to shrink a neighbour's list when a new link overflows it.
+//!
+//! [`Hnsw::insert`] and [`Hnsw::search`] may run concurrently from any number
+//! of threads; see `graph.rs` for the locking protocol.
+//!
+//! Files: `index.rs` (the [`Hnsw`] type), `build.rs` (inserts), `search.rs`
+//! (queries), `graph.rs` (storage and concurrency), `visited.rs` (scratch
+//! reuse), `params.rs`, and `distance/` (metrics and SIMD kernels).
+
+mod build;
+mod distance;
+mod graph;
+mod index;
+mod params;
+mod search;
+mod visited;
+
+#[cfg(test)]
+mod tests;
+
+pub use distance::{distance, normalize, Metric};
+pub use index::Hnsw;
+pub use params::HnswParams;
+
+/// Dense identifier of an inserted vector: `0, 1, 2, ...` in the order the
+/// inserts started.
+pub type NodeId = u32;

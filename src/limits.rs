@@ -1,0 +1,29 @@
+//! Named limits on everything that grows. Inputs beyond them get
+//! `Error::InvalidArgument`; on-disk lengths beyond them are corruption.
+
+/// Largest vector dimension.
+pub const DIMENSION_MAX: usize = 65_536;
+/// Largest HNSW M.
+pub const M_MAX: usize = 256;
+/// Largest ef (build or search).
+pub const EF_MAX: usize = 100_000;
+/// Largest k of a search.
+pub const K_MAX: usize = 100_000;
+/// Longest document id, in bytes.
+pub const ID_BYTES_MAX: usize = 512;
+/// Longest collection name, in bytes.
+pub const COLLECTION_NAME_BYTES_MAX: usize = 64;
+/// Longest metadata key, in bytes.
+pub const METADATA_KEY_BYTES_MAX: usize = 256;
+/// Most metadata fields on one document.
+pub const METADATA_FIELDS_MAX: usize = 1_024;
+/// Largest encoded metadata of one document, in bytes.
+pub const METADATA_BYTES_MAX: usize = 1 << 20;
+/// Deepest nesting of list values and filters.
+pub const NESTING_MAX: usize = 32;
+/// Most documents in one `insert_batch`.
+pub const BATCH_DOCS_MAX: usize = 100_000;
+/// Largest encoded batch (one WAL record), in bytes; the WAL's own record limit.
+pub const BATCH_BYTES_MAX: usize = 64 << 20;
+/// Smallest memtable.
+pub const MEMTABLE_BYTES_MIN: u64 = 1 << 20;

@@ -1,0 +1,49 @@
+//! A stored document version in the memtable.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::hnsw::{normalize, Metric};
+use crate::{Document, Value};
+
+pub(crate) struct Row {
+    pub seq: u64,
+    pub id: Arc<str>,
+    /// Exactly as the caller gave it (cosine normalisation is for the graph only).
+    pub vector: Box<[f32]>,
+    pub metadata: BTreeMap<String, Value>,
+    /// Seq of the version that replaced or deleted this one; `u64::MAX` while newest.
+    pub superseded_at: AtomicU64,
+}
+
+impl Row {
+    pub fn new(seq: u64, id: Arc<str>, vector: Vec<f32>, metadata: BTreeMap<String, Value>) -> Row {
+        Row { seq, id, vector: vector.into_boxed_slice(), metadata, superseded_at: AtomicU64::new(u64::MAX) }
+    }
+
+    /// Is this the version a snapshot at `s` sees?
+    #[inline]
+    pub fn visible_at(&self, s: u64) -> bool {
+        self.seq <= s && s < self.superseded_at.load(Ordering::Acquire)
+    }
+
+    /// The vector as the graph stores it.
+    pub fn index_vector(&self, metric: Metric) -> Vec<f32> {
+        let mut v = self.vector.to_vec();
+        if metric == Metric::Cosine {
+            normalize(&mut v);
+        }
+        v
+    }
+
+    pub fn document(&self, version: u64) -> Document {
+        Document { id: self.id.to_string(), vector: self.vector.to_vec(), metadata: self.metadata.clone(), version }
+    }
+}
+
+/// Rough heap footprint of a document, for memtable accounting.
+pub(crate) fn approx_bytes(doc: &Document) -> usize {
+    let meta: usize = doc.metadata.iter().map(|(k, _)| k.len() + 32).sum();
+    std::mem::size_of::<Row>() + doc.id.len() + doc.vector.len() * 4 + meta
+}

@@ -1,0 +1,297 @@
+//! Database and collection configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::invalid;
+use crate::limits::{DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_MIN, M_MAX};
+use crate::Result;
+
+/// How vectors are compared. Every metric reports "smaller is closer".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Distance {
+    /// Euclidean distance (`Hit::distance` is the square root of the summed squares).
+    L2,
+    /// `1 − cos(a, b)`; vectors are normalised at insert, so zero vectors are refused.
+    Cosine,
+    /// `−dot(a, b)`.
+    InnerProduct,
+}
+
+/// When a write is acknowledged, relative to the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Durability {
+    /// Acknowledge only after the WAL record is fsynced (group-committed with
+    /// concurrent writers). Survives power loss. The default.
+    Sync,
+    /// Acknowledge after the record reached the OS; fsync at most this often.
+    /// Survives a process crash; a power loss may lose the last interval.
+    Periodic(Duration),
+    /// Acknowledge after the record reached the OS; fsync only on flush/close.
+    /// Survives a process crash, not a power loss.
+    None,
+}
+
+/// Configuration of one collection. `dimension` is required; everything else
+/// has a default, and with `adaptive` (on by default) M and ef are picked from
+/// the dimension and the expected size unless set explicitly.
+///
+/// ```
+/// use vego::{CollectionConfig, Distance};
+/// let cfg = CollectionConfig::new(384).distance(Distance::Cosine).expected_size(50_000);
+/// assert_eq!(cfg.dimension, 384);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollectionConfig {
+    /// Vector length.
+    pub dimension: usize,
+    /// Metric.
+    pub distance: Distance,
+    /// HNSW M (links per node; 2·M on the bottom layer). `None` = chosen.
+    pub m: Option<usize>,
+    /// HNSW beam width while building. `None` = chosen.
+    pub ef_construction: Option<usize>,
+    /// Default HNSW beam width while searching. `None` = chosen.
+    pub ef_search: Option<usize>,
+    /// Expected number of documents, used by `adaptive`.
+    pub expected_size: Option<u64>,
+    /// Pick unset M / ef values from dimension and expected size.
+    pub adaptive: bool,
+    /// When writes are acknowledged.
+    pub durability: Durability,
+    /// Memtable size that triggers a flush to a segment.
+    pub memtable_bytes: u64,
+}
+
+/// Fully resolved HNSW parameters of a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IndexParams {
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+impl CollectionConfig {
+    /// Defaults for a collection of `dimension`-long vectors.
+    pub fn new(dimension: usize) -> CollectionConfig {
+        CollectionConfig {
+            dimension,
+            distance: Distance::L2,
+            m: None,
+            ef_construction: None,
+            ef_search: None,
+            expected_size: None,
+            adaptive: true,
+            durability: Durability::Sync,
+            memtable_bytes: 64 << 20,
+        }
+    }
+    /// Sets the metric.
+    pub fn distance(mut self, d: Distance) -> Self {
+        self.distance = d;
+        self
+    }
+    /// Sets HNSW M.
+    pub fn m(mut self, m: usize) -> Self {
+        self.m = Some(m);
+        self
+    }
+    /// Sets HNSW ef at build time.
+    pub fn ef_construction(mut self, ef: usize) -> Self {
+        self.ef_construction = Some(ef);
+        self
+    }
+    /// Sets the default HNSW ef at search time.
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = Some(ef);
+        self
+    }
+    /// Sets the expected number of documents (for `adaptive`).
+    pub fn expected_size(mut self, n: u64) -> Self {
+        self.expected_size = Some(n);
+        self
+    }
+    /// Turns adaptive parameter choice on or off.
+    pub fn adaptive(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+    /// Sets the durability mode.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+    /// Sets the memtable size that triggers a flush.
+    pub fn memtable_bytes(mut self, bytes: u64) -> Self {
+        self.memtable_bytes = bytes;
+        self
+    }
+
+    /// Checks every field; bad values get `InvalidArgument` naming the field.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.dimension == 0 || self.dimension > DIMENSION_MAX {
+            return Err(invalid(format!("dimension must be 1..={DIMENSION_MAX}, got {}", self.dimension)));
+        }
+        if let Some(m) = self.m {
+            if !(2..=M_MAX).contains(&m) {
+                return Err(invalid(format!("m must be 2..={M_MAX}, got {m}")));
+            }
+        }
+        for (name, ef) in [("ef_construction", self.ef_construction), ("ef_search", self.ef_search)] {
+            if let Some(ef) = ef {
+                if !(1..=EF_MAX).contains(&ef) {
+                    return Err(invalid(format!("{name} must be 1..={EF_MAX}, got {ef}")));
+                }
+            }
+        }
+        if self.memtable_bytes < MEMTABLE_BYTES_MIN {
+            return Err(invalid(format!(
+                "memtable_bytes must be at least {MEMTABLE_BYTES_MIN}, got {}",
+                self.memtable_bytes
+            )));
+        }
+        if let Durability::Periodic(d) = self.durability {
+            if d.is_zero() {
+                return Err(invalid("periodic durability needs a non-zero interval"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Explicit values win; otherwise adaptive choice (or fixed defaults).
+    pub(crate) fn index_params(&self) -> IndexParams {
+        let (m, efc, efs) = if self.adaptive {
+            adaptive_params(self.dimension, self.expected_size.unwrap_or(100_000))
+        } else {
+            (16, 200, 64)
+        };
+        IndexParams {
+            m: self.m.unwrap_or(m),
+            ef_construction: self.ef_construction.unwrap_or(efc),
+            ef_search: self.ef_search.unwrap_or(efs),
+        }
+    }
+}
+
+/// M, ef_construction, ef_search for a dimension and an expected size.
+///
+/// Small collections are well served by a sparse graph; large or very
+/// high-dimensional ones need more links and wider beams to keep recall@10
+/// above 0.95 (the hnswlib guidance: M 12–48, ef_construction ≥ 100).
+fn adaptive_params(dimension: usize, expected: u64) -> (usize, usize, usize) {
+    let (mut m, mut efc, mut efs) = match expected {
+        0..=20_000 => (12, 128, 64),
+        20_001..=2_000_000 => (16, 200, 96),
+        _ => (24, 256, 128),
+    };
+    if dimension >= 1024 {
+        m += 8;
+        efc += 56;
+        efs += 32;
+    }
+    (m, efc, efs)
+}
+
+/// Database-wide options: the defaults of collections created with
+/// [`Db::collection`](crate::Db::collection), plus WAL settings.
+///
+/// ```
+/// use vego::{Options, Durability};
+/// let opts = Options::default().dimension(768).durability(Durability::Sync);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Defaults for new collections; `dimension` 0 means "not set".
+    pub defaults: CollectionConfig,
+    /// WAL file size before rotation.
+    pub wal_file_bytes: u64,
+    /// Create the database if the directory holds none.
+    pub create_if_missing: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { defaults: CollectionConfig::new(0), wal_file_bytes: 64 << 20, create_if_missing: true }
+    }
+}
+
+macro_rules! forward {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $t:ty);)*) => {
+        impl Options {
+            $($(#[$doc])* pub fn $name(mut self, $arg: $t) -> Self {
+                self.defaults = self.defaults.$name($arg);
+                self
+            })*
+        }
+    };
+}
+forward! {
+    /// Default distance metric of new collections.
+    distance(d: Distance);
+    /// Default HNSW M.
+    m(m: usize);
+    /// Default HNSW ef at build time.
+    ef_construction(ef: usize);
+    /// Default HNSW ef at search time.
+    ef_search(ef: usize);
+    /// Default expected size (for adaptive parameters).
+    expected_size(n: u64);
+    /// Default adaptive setting.
+    adaptive(on: bool);
+    /// Default durability.
+    durability(d: Durability);
+    /// Default memtable size.
+    memtable_bytes(bytes: u64);
+}
+
+impl Options {
+    /// Default vector dimension of new collections.
+    pub fn dimension(mut self, dimension: usize) -> Self {
+        self.defaults.dimension = dimension;
+        self
+    }
+    /// WAL file size before rotation.
+    pub fn wal_file_bytes(mut self, bytes: u64) -> Self {
+        self.wal_file_bytes = bytes;
+        self
+    }
+    /// Whether `Db::open` may create a new database.
+    pub fn create_if_missing(mut self, on: bool) -> Self {
+        self.create_if_missing = on;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_parameters_override_adaptive_choice() {
+        let p = CollectionConfig::new(128).m(8).index_params();
+        assert_eq!(p.m, 8);
+        assert_eq!(p.ef_construction, 200);
+    }
+
+    #[test]
+    fn adaptive_grows_with_size_and_dimension() {
+        let small = CollectionConfig::new(64).expected_size(1_000).index_params();
+        let big = CollectionConfig::new(64).expected_size(10_000_000).index_params();
+        let wide = CollectionConfig::new(1536).expected_size(1_000).index_params();
+        assert!(small.m < big.m && small.ef_search < big.ef_search);
+        assert!(small.m < wide.m);
+        let fixed = CollectionConfig::new(64).adaptive(false).expected_size(10_000_000).index_params();
+        assert_eq!((fixed.m, fixed.ef_construction, fixed.ef_search), (16, 200, 64));
+    }
+
+    #[test]
+    fn invalid_configs_are_refused() {
+        assert!(CollectionConfig::new(0).validate().is_err());
+        assert!(CollectionConfig::new(DIMENSION_MAX + 1).validate().is_err());
+        assert!(CollectionConfig::new(4).m(1).validate().is_err());
+        assert!(CollectionConfig::new(4).ef_search(0).validate().is_err());
+        assert!(CollectionConfig::new(4).durability(Durability::Periodic(Duration::ZERO)).validate().is_err());
+        assert!(CollectionConfig::new(4).validate().is_ok());
+    }
+}

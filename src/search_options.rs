@@ -1,0 +1,62 @@
+//! Search parameters and results.
+
+use crate::{Document, Filter};
+
+/// Parameters of one search.
+///
+/// ```
+/// use vego::{Filter, SearchOptions};
+/// let opts = SearchOptions::new(10).filter(Filter::eq("lang", "en")).ef(128);
+/// assert_eq!(opts.k, 10);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchOptions {
+    /// Number of neighbours wanted.
+    pub k: usize,
+    /// Metadata predicate; only matching documents are returned.
+    pub filter: Option<Filter>,
+    /// HNSW beam width; `None` = the collection's `ef_search`.
+    pub ef: Option<usize>,
+    /// Return each hit's document (metadata and vector). Default true.
+    pub include_document: bool,
+    /// When documents are returned, include their vectors. Default true.
+    pub include_vector: bool,
+}
+
+impl SearchOptions {
+    /// `k` nearest neighbours, documents included.
+    pub fn new(k: usize) -> Self {
+        SearchOptions { k, filter: None, ef: None, include_document: true, include_vector: true }
+    }
+    /// Only return documents matching `f`.
+    pub fn filter(mut self, f: Filter) -> Self {
+        self.filter = Some(f);
+        self
+    }
+    /// Search beam width (higher: better recall, slower).
+    pub fn ef(mut self, ef: usize) -> Self {
+        self.ef = Some(ef);
+        self
+    }
+    /// Whether hits carry their documents.
+    pub fn include_document(mut self, on: bool) -> Self {
+        self.include_document = on;
+        self
+    }
+    /// Whether returned documents carry their vectors.
+    pub fn include_vector(mut self, on: bool) -> Self {
+        self.include_vector = on;
+        self
+    }
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Document id.
+    pub id: String,
+    /// Distance to the query; smaller is closer for every metric.
+    pub distance: f32,
+    /// The document, unless the search asked for less.
+    pub document: Option<Document>,
+}

@@ -1,0 +1,88 @@
+//! `Snapshot`: a pinned, consistent view of one collection.
+
+use std::sync::Arc;
+
+use crate::collection::CollectionInner;
+use crate::read_path;
+use crate::{Document, Hit, Result, SearchOptions};
+
+/// A consistent view of a collection at one sequence number: it sees exactly
+/// the writes that were visible when it was taken, while other threads keep
+/// writing. Cheap to clone.
+///
+/// ```
+/// use vego::{Db, Document, Options};
+/// # fn main() -> vego::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Db::open(dir.path(), Options::default().dimension(2))?;
+/// let c = db.collection("c")?;
+/// c.insert(Document::new("a", vec![1.0, 2.0]))?;
+/// let snap = c.snapshot();
+/// c.delete("a")?;
+/// assert!(snap.get("a")?.is_some());
+/// assert!(c.get("a")?.is_none());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Snapshot {
+    coll: Arc<CollectionInner>,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("collection", &self.coll.core.name).field("seq", &self.seq).finish()
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn new(coll: Arc<CollectionInner>, seq: u64) -> Snapshot {
+        Snapshot { coll, seq }
+    }
+
+    /// The sequence number this snapshot sees up to (inclusive).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The document as of this snapshot.
+    pub fn get(&self, id: &str) -> Result<Option<Document>> {
+        self.coll.check_live()?;
+        crate::validate::doc_id(id)?;
+        Ok(self.coll.core.memtable.get(id, self.seq))
+    }
+
+    /// Several documents as of this snapshot.
+    pub fn get_batch(&self, ids: &[&str]) -> Result<Vec<Option<Document>>> {
+        self.coll.check_live()?;
+        ids.iter().try_for_each(|id| crate::validate::doc_id(id))?;
+        Ok(ids.iter().map(|id| self.coll.core.memtable.get(id, self.seq)).collect())
+    }
+
+    /// The `k` nearest documents as of this snapshot.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        self.search_with(query, &SearchOptions::new(k))
+    }
+
+    /// Search with options as of this snapshot.
+    pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
+        self.coll.check_live()?;
+        read_path::search(&self.coll.core, self.seq, query, opts)
+    }
+
+    /// Several searches in parallel as of this snapshot.
+    pub fn search_batch(&self, queries: &[Vec<f32>], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
+        self.coll.check_live()?;
+        read_path::search_batch(&self.coll.core, self.seq, queries, opts)
+    }
+
+    /// Live documents as of this snapshot (exact; walks the id index).
+    pub fn len(&self) -> usize {
+        self.coll.core.memtable.live_at(self.seq) as usize
+    }
+
+    /// True if no document is live in this snapshot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

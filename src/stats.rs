@@ -1,0 +1,55 @@
+//! Statistics reported by collections and databases.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Distance;
+
+/// Counters of one collection (a consistent-enough view; exact when idle).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollectionStats {
+    /// Collection name.
+    pub name: String,
+    /// Vector dimension.
+    pub dimension: usize,
+    /// Metric.
+    pub distance: Distance,
+    /// Live documents.
+    pub documents: u64,
+    /// Stored document versions (live + superseded + deleted) in memory.
+    pub versions: u64,
+    /// Versions that are no longer live (superseded by an update or deleted):
+    /// kept as graph waypoints until a flush or compaction rewrites them.
+    pub dead: u64,
+    /// Graph nodes that no version chain refers to. Always 0: every graph node
+    /// is a version row; dead rows are counted in `dead`.
+    pub orphans: u64,
+    /// Segments on disk.
+    pub segments: u64,
+    /// Approximate bytes of documents held in memtables.
+    pub memtable_bytes: u64,
+    /// Approximate bytes of the HNSW indexes in memory.
+    pub index_bytes: u64,
+    /// HNSW M.
+    pub m: usize,
+    /// HNSW ef at build time.
+    pub ef_construction: usize,
+    /// Default HNSW ef at search time.
+    pub ef_search: usize,
+}
+
+/// Counters of a whole database.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DbStats {
+    /// Database directory.
+    pub path: PathBuf,
+    /// Highest sequence number visible to readers.
+    pub visible_seq: u64,
+    /// Current manifest version.
+    pub manifest_version: u64,
+    /// Bytes of WAL files on disk.
+    pub wal_bytes: u64,
+    /// Per-collection statistics.
+    pub collections: Vec<CollectionStats>,
+}

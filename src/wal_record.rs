@@ -1,0 +1,171 @@
+//! The payload of one WAL record: an atomic batch of writes to one collection.
+//!
+//! Layout (little endian; the WAL crate frames it with length and crc32c):
+//!
+//! ```text
+//! u8   payload format (1)
+//! u64  collection id
+//! u32  op count (1..=BATCH_DOCS_MAX)
+//! ops: u8 kind (1 = put, 2 = delete), u16 id length + UTF-8 id,
+//!      put only: u32 dimension + f32 × dimension, metadata
+//! metadata: u32 field count, then (u16 key length + key, value) per field
+//! value: u8 tag: 0 null, 1 false, 2 true, 3 i64, 4 f64 bits, 5 u32 length + UTF-8,
+//!        6 u32 count + values
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::limits::{BATCH_DOCS_MAX, DIMENSION_MAX, ID_BYTES_MAX};
+use crate::{Document, Value};
+
+const PAYLOAD_FORMAT: u8 = 1;
+
+/// One write inside a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum WalOp {
+    Put { id: String, vector: Vec<f32>, metadata: BTreeMap<String, Value> },
+    Delete { id: String },
+}
+
+/// A decoded WAL payload.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct WalBatch {
+    pub collection_id: u64,
+    pub ops: Vec<WalOp>,
+}
+
+fn header(collection_id: u64, ops: usize, bytes: usize) -> Writer {
+    assert!(ops > 0 && ops <= BATCH_DOCS_MAX, "batch size checked by caller");
+    let mut w = Writer { buf: Vec::with_capacity(13 + bytes) };
+    w.u8(PAYLOAD_FORMAT);
+    w.u64(collection_id);
+    w.u32(ops as u32);
+    w
+}
+
+fn put_op(w: &mut Writer, id: &str, vector: &[f32], metadata: &BTreeMap<String, Value>) {
+    w.u8(1);
+    w.str16(id);
+    w.f32s(vector);
+    w.metadata(metadata);
+}
+
+pub(crate) fn encode(collection_id: u64, ops: &[WalOp]) -> Vec<u8> {
+    let mut w = header(collection_id, ops.len(), ops.iter().map(encoded_len).sum());
+    for op in ops {
+        match op {
+            WalOp::Put { id, vector, metadata } => put_op(&mut w, id, vector, metadata),
+            WalOp::Delete { id } => {
+                w.u8(2);
+                w.str16(id);
+            }
+        }
+    }
+    w.buf
+}
+
+/// Encodes puts straight from documents (no intermediate copies of vectors).
+pub(crate) fn encode_puts(collection_id: u64, docs: &[Document]) -> Vec<u8> {
+    let mut w = header(collection_id, docs.len(), docs.iter().map(put_len).sum());
+    docs.iter().for_each(|d| put_op(&mut w, &d.id, &d.vector, &d.metadata));
+    w.buf
+}
+
+/// Encoded size of a put of `doc`.
+pub(crate) fn put_len(doc: &Document) -> usize {
+    1 + 2 + doc.id.len() + 4 + doc.vector.len() * 4 + metadata_len(&doc.metadata)
+}
+
+/// Decodes a payload; any malformed byte is an error, never a panic.
+pub(crate) fn decode(bytes: &[u8]) -> Result<WalBatch, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let format = r.u8()?;
+    if format != PAYLOAD_FORMAT {
+        return Err(DecodeError { offset: 0, detail: format!("unknown payload format {format}") });
+    }
+    let collection_id = r.u64()?;
+    let n = r.u32()? as usize;
+    if n == 0 || n > BATCH_DOCS_MAX || n > r.remaining() {
+        return Err(r.err(format!("bad op count {n}")));
+    }
+    let mut ops = Vec::with_capacity(n);
+    for _ in 0..n {
+        let kind = r.u8()?;
+        let id = r.str16()?;
+        if id.is_empty() || id.len() > ID_BYTES_MAX {
+            return Err(r.err("bad document id"));
+        }
+        ops.push(match kind {
+            1 => WalOp::Put { id, vector: r.f32s(DIMENSION_MAX)?, metadata: r.metadata()? },
+            2 => WalOp::Delete { id },
+            k => return Err(r.err(format!("unknown op kind {k}"))),
+        });
+    }
+    if r.remaining() != 0 {
+        return Err(r.err("trailing bytes"));
+    }
+    Ok(WalBatch { collection_id, ops })
+}
+
+/// Bytes `op` adds to an encoded batch (to enforce the batch size limit before encoding).
+pub(crate) fn encoded_len(op: &WalOp) -> usize {
+    match op {
+        WalOp::Put { id, vector, metadata } => 1 + 2 + id.len() + 4 + vector.len() * 4 + metadata_len(metadata),
+        WalOp::Delete { id } => 1 + 2 + id.len(),
+    }
+}
+
+pub(crate) fn metadata_len(m: &BTreeMap<String, Value>) -> usize {
+    4 + m.iter().map(|(k, v)| 2 + k.len() + value_len(v)).sum::<usize>()
+}
+
+fn value_len(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Int(_) | Value::Float(_) => 9,
+        Value::Str(s) => 5 + s.len(),
+        Value::List(items) => 5 + items.iter().map(value_len).sum::<usize>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::tests::arb_value;
+    use proptest::prelude::*;
+
+    fn arb_op() -> impl Strategy<Value = WalOp> {
+        prop_oneof![
+            (
+                "[a-z0-9]{1,20}",
+                proptest::collection::vec(-1e6f32..1e6, 0..16),
+                proptest::collection::btree_map("[a-z]{1,5}", arb_value(), 0..4)
+            )
+                .prop_map(|(id, vector, metadata)| WalOp::Put { id, vector, metadata }),
+            "[a-z0-9]{1,20}".prop_map(|id| WalOp::Delete { id }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn wal_payload_round_trips(cid in any::<u64>(), ops in proptest::collection::vec(arb_op(), 1..8)) {
+            let bytes = encode(cid, &ops);
+            prop_assert_eq!(bytes.len(), 13 + ops.iter().map(encoded_len).sum::<usize>());
+            let back = decode(&bytes).unwrap();
+            prop_assert_eq!(back, WalBatch { collection_id: cid, ops });
+        }
+
+        #[test]
+        fn truncated_payload_is_an_error(ops in proptest::collection::vec(arb_op(), 1..4), cut in any::<prop::sample::Index>()) {
+            let bytes = encode(1, &ops);
+            let cut = cut.index(bytes.len());
+            prop_assert!(decode(&bytes[..cut]).is_err());
+        }
+
+        #[test]
+        fn arbitrary_payload_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode(&bytes);
+        }
+    }
+}

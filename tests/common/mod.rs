@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use vego::{CollectionConfig, Db, Distance, Options};
+
+/// Deterministic pseudo-random generator (xorshift64*), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    /// Uniform in [-1, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// A deterministic vector for `key`.
+pub fn vector(key: u64, dim: usize) -> Vec<f32> {
+    let mut r = Rng::new(key);
+    (0..dim).map(|_| r.unit()).collect()
+}
+
+/// `n` vectors around `centres` cluster centres (realistic for embeddings).
+pub fn clustered(n: usize, dim: usize, centres: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut r = Rng::new(seed);
+    let cs: Vec<Vec<f32>> = (0..centres).map(|_| (0..dim).map(|_| r.unit() * 2.0).collect()).collect();
+    (0..n)
+        .map(|_| {
+            let c = &cs[r.below(centres as u64) as usize];
+            c.iter().map(|x| x + r.unit() * 0.6).collect()
+        })
+        .collect()
+}
+
+pub fn l2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub fn norm(a: &[f32]) -> f32 {
+    dot(a, a).sqrt()
+}
+
+/// Exact distance as Vego reports it.
+pub fn exact_distance(metric: Distance, a: &[f32], b: &[f32]) -> f32 {
+    match metric {
+        Distance::L2 => l2(a, b).sqrt(),
+        Distance::Cosine => 1.0 - dot(a, b) / (norm(a) * norm(b)),
+        Distance::InnerProduct => -dot(a, b),
+    }
+}
+
+/// Indices of the k exact nearest neighbours.
+pub fn brute_force(data: &[Vec<f32>], q: &[f32], k: usize, metric: Distance) -> Vec<usize> {
+    let mut scored: Vec<(f32, usize)> =
+        data.iter().enumerate().map(|(i, v)| (exact_distance(metric, q, v), i)).collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    scored.into_iter().take(k).map(|(_, i)| i).collect()
+}
+
+pub fn open(dir: &std::path::Path) -> Db {
+    Db::open(dir, Options::default()).expect("open")
+}
+
+pub fn small_config(dim: usize) -> CollectionConfig {
+    CollectionConfig::new(dim)
+}

@@ -1,0 +1,113 @@
+//! Model-based test: random sequences of insert / update / upsert / delete /
+//! batch / reopen behave exactly like a `BTreeMap`, return values included.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use vego::{Db, Document, Durability, Error, Options};
+
+const DIM: usize = 4;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Insert(u8, u16),
+    Update(u8, u16),
+    Upsert(u8, u16),
+    Delete(u8),
+    Batch(Vec<(u8, u16)>),
+    Reopen,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..24, any::<u16>()).prop_map(|(i, v)| Step::Insert(i, v)),
+        2 => (0u8..24, any::<u16>()).prop_map(|(i, v)| Step::Update(i, v)),
+        2 => (0u8..24, any::<u16>()).prop_map(|(i, v)| Step::Upsert(i, v)),
+        2 => (0u8..24).prop_map(Step::Delete),
+        1 => proptest::collection::vec((0u8..24, any::<u16>()), 1..6).prop_map(Step::Batch),
+        1 => Just(Step::Reopen),
+    ]
+}
+
+fn doc(id: u8, v: u16) -> Document {
+    Document::new(format!("id{id}"), common::vector(v as u64, DIM)).with("v", v as i64)
+}
+
+fn open(dir: &std::path::Path) -> (Db, vego::Collection) {
+    let db = Db::open(dir, Options::default().dimension(DIM).durability(Durability::None)).unwrap();
+    let c = db.collection("m").unwrap();
+    (db, c)
+}
+
+fn check(c: &vego::Collection, model: &BTreeMap<u8, u16>) {
+    assert_eq!(c.len(), model.len());
+    for id in 0u8..24 {
+        let got = c.get(&format!("id{id}")).unwrap().map(|d| d.metadata["v"].clone());
+        assert_eq!(got, model.get(&id).map(|v| vego::Value::Int(*v as i64)), "id{id}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn collection_behaves_like_a_btreemap(steps in proptest::collection::vec(step(), 1..60)) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut db, mut c) = open(dir.path());
+        let mut model: BTreeMap<u8, u16> = BTreeMap::new();
+        for s in steps {
+            match s {
+                Step::Insert(i, v) => {
+                    let r = c.insert(doc(i, v));
+                    if let std::collections::btree_map::Entry::Vacant(e) = model.entry(i) {
+                        prop_assert!(r.is_ok());
+                        e.insert(v);
+                    } else {
+                        prop_assert!(matches!(r, Err(Error::AlreadyExists(_))));
+                    }
+                }
+                Step::Update(i, v) => {
+                    let r = c.update(doc(i, v));
+                    if let Some(slot) = model.get_mut(&i) {
+                        prop_assert!(r.is_ok());
+                        *slot = v;
+                    } else {
+                        prop_assert!(matches!(r, Err(Error::NotFound(_))));
+                    }
+                }
+                Step::Upsert(i, v) => {
+                    c.upsert(doc(i, v)).unwrap();
+                    model.insert(i, v);
+                }
+                Step::Delete(i) => {
+                    prop_assert_eq!(c.delete(&format!("id{i}")).unwrap(), model.remove(&i).is_some());
+                }
+                Step::Batch(items) => {
+                    let mut ids: Vec<u8> = items.iter().map(|x| x.0).collect();
+                    ids.sort();
+                    ids.dedup();
+                    let r = c.insert_batch(items.iter().map(|&(i, v)| doc(i, v)).collect());
+                    if ids.len() < items.len() {
+                        prop_assert!(matches!(r, Err(Error::InvalidArgument(_))));
+                    } else if items.iter().any(|(i, _)| model.contains_key(i)) {
+                        prop_assert!(matches!(r, Err(Error::AlreadyExists(_))));
+                    } else {
+                        prop_assert!(r.is_ok());
+                        model.extend(items);
+                    }
+                }
+                Step::Reopen => {
+                    drop(c);
+                    db.close().unwrap();
+                    (db, c) = open(dir.path());
+                }
+            }
+            check(&c, &model);
+        }
+        drop(c);
+        db.close().unwrap();
+        let (_db, c) = open(dir.path());
+        check(&c, &model);
+    }
+}
