@@ -44,6 +44,5 @@ impl Row {
 
 /// Rough heap footprint of a document, for memtable accounting.
 pub(crate) fn approx_bytes(doc: &Document) -> usize {
-    let meta: usize = doc.metadata.iter().map(|(k, _)| k.len() + 32).sum();
-    std::mem::size_of::<Row>() + doc.id.len() + doc.vector.len() * 4 + meta
+    std::mem::size_of::<Row>() + crate::wal_record::put_len(doc)
 }
