@@ -181,8 +181,8 @@ impl CollectionConfig {
 /// above 0.95 (the hnswlib guidance: M 12–48, ef_construction ≥ 100).
 fn adaptive_params(dimension: usize, expected: u64) -> (usize, usize, usize) {
     let (mut m, mut efc, mut efs) = match expected {
-        0..=20_000 => (12, 128, 64),
-        20_001..=2_000_000 => (16, 200, 96),
+        0..=20_000 => (16, 200, 64),
+        20_001..=2_000_000 => (16, 200, 100),
         _ => (24, 256, 128),
     };
     if dimension >= 1024 {
@@ -279,7 +279,7 @@ mod tests {
         let small = CollectionConfig::new(64).expected_size(1_000).index_params();
         let big = CollectionConfig::new(64).expected_size(10_000_000).index_params();
         let wide = CollectionConfig::new(1536).expected_size(1_000).index_params();
-        assert!(small.m < big.m && small.ef_search < big.ef_search);
+        assert!(small.m < big.m && small.ef_search < big.ef_search && small.ef_construction < big.ef_construction);
         assert!(small.m < wide.m);
         let fixed = CollectionConfig::new(64).adaptive(false).expected_size(10_000_000).index_params();
         assert_eq!((fixed.m, fixed.ef_construction, fixed.ef_search), (16, 200, 64));

@@ -43,6 +43,25 @@ pub fn clustered(n: usize, dim: usize, centres: usize, seed: u64) -> Vec<Vec<f32
         .collect()
 }
 
+/// Vectors shaped like text embeddings: 50 clusters in a 12-dimensional
+/// latent space, mapped to `dim` dimensions by a fixed random matrix, plus a
+/// little isotropic noise. (Isotropic Gaussian clusters in `dim` dimensions
+/// have a far higher intrinsic dimension than real embeddings.)
+pub fn embedding_like(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    const LATENT: usize = 32;
+    let mut fixed = Rng::new(0xE3BE_DD1D);
+    let proj: Vec<Vec<f32>> = (0..dim).map(|_| (0..LATENT).map(|_| fixed.unit()).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..50).map(|_| (0..LATENT).map(|_| fixed.unit() * 2.0).collect()).collect();
+    let mut r = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let c = &centres[r.below(50) as usize];
+            let z: Vec<f32> = c.iter().map(|x| x + r.unit() * 1.5).collect();
+            proj.iter().map(|row| row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + r.unit() * 0.3).collect()
+        })
+        .collect()
+}
+
 pub fn l2(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
@@ -78,4 +97,60 @@ pub fn open(dir: &std::path::Path) -> Db {
 
 pub fn small_config(dim: usize) -> CollectionConfig {
     CollectionConfig::new(dim)
+}
+
+/// Rows of a float16 `.npy` matrix (little-endian, C order) as f32.
+pub fn read_npy_f16(path: &std::path::Path, rows: usize) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return None;
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).ok()?;
+    assert!(header.contains("'<f2'") && header.contains("'fortran_order': False"), "unexpected npy: {header}");
+    let shape = header.split("'shape': (").nth(1)?.split(')').next()?;
+    let dims: Vec<usize> = shape.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    let (n, d) = (dims[0], dims[1]);
+    let data = &bytes[start + header_len..];
+    Some(
+        (0..rows.min(n))
+            .map(|r| {
+                (0..d)
+                    .map(|c| f16_to_f32(u16::from_le_bytes([data[2 * (r * d + c)], data[2 * (r * d + c) + 1]])))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // Subnormal: normalise.
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((f & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Real all-MiniLM-L6-v2 embeddings from `../shared/datasets/minilm-dev`, if present:
+/// (base rows, query rows).
+pub fn minilm(base: usize, queries: usize) -> Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/minilm-dev");
+    Some((read_npy_f16(&dir.join("base.f16.npy"), base)?, read_npy_f16(&dir.join("query.f16.npy"), queries)?))
 }
