@@ -3,6 +3,9 @@
 
 use vego::{CollectionConfig, Db, Distance, Options};
 
+/// A list of vectors.
+pub type Vectors = Vec<Vec<f32>>;
+
 /// Deterministic pseudo-random generator (xorshift64*), so failures reproduce.
 pub struct Rng(pub u64);
 
@@ -150,7 +153,7 @@ fn f16_to_f32(h: u16) -> f32 {
 
 /// Real all-MiniLM-L6-v2 embeddings from `../shared/datasets/minilm-dev`, if present:
 /// (base rows, query rows).
-pub fn minilm(base: usize, queries: usize) -> Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+pub fn minilm(base: usize, queries: usize) -> Option<(Vectors, Vectors)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/minilm-dev");
     Some((read_npy_f16(&dir.join("base.f16.npy"), base)?, read_npy_f16(&dir.join("query.f16.npy"), queries)?))
 }
