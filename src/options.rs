@@ -20,6 +20,13 @@ pub enum Distance {
 }
 
 /// When a write is acknowledged, relative to the disk.
+///
+/// All collections of a database share one write-ahead log, whose fsync
+/// policy is the database default (`Options::durability`). A collection
+/// configured with `Sync` on a database whose default is weaker waits for an
+/// fsync after each write (still shared with concurrent writers); a
+/// collection configured weaker than the database default gets the
+/// database's stronger guarantee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Durability {
     /// Acknowledge only after the WAL record is fsynced (group-committed with

@@ -46,25 +46,6 @@ pub fn clustered(n: usize, dim: usize, centres: usize, seed: u64) -> Vec<Vec<f32
         .collect()
 }
 
-/// Vectors shaped like text embeddings: 50 clusters in a 12-dimensional
-/// latent space, mapped to `dim` dimensions by a fixed random matrix, plus a
-/// little isotropic noise. (Isotropic Gaussian clusters in `dim` dimensions
-/// have a far higher intrinsic dimension than real embeddings.)
-pub fn embedding_like(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    const LATENT: usize = 32;
-    let mut fixed = Rng::new(0xE3BE_DD1D);
-    let proj: Vec<Vec<f32>> = (0..dim).map(|_| (0..LATENT).map(|_| fixed.unit()).collect()).collect();
-    let centres: Vec<Vec<f32>> = (0..50).map(|_| (0..LATENT).map(|_| fixed.unit() * 2.0).collect()).collect();
-    let mut r = Rng::new(seed);
-    (0..n)
-        .map(|_| {
-            let c = &centres[r.below(50) as usize];
-            let z: Vec<f32> = c.iter().map(|x| x + r.unit() * 1.5).collect();
-            proj.iter().map(|row| row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + r.unit() * 0.3).collect()
-        })
-        .collect()
-}
-
 pub fn l2(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
