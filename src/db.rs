@@ -78,10 +78,20 @@ impl DbShared {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let wal = self.write.lock().wal.take();
-        let result = match wal {
-            Some(wal) => wal.close(),
-            None => Ok(()),
+        let Some(mut wal) = self.write.lock().wal.take() else {
+            self.lock.lock().take();
+            return Ok(());
+        };
+        // Writers that queued a record before `closed` was set still hold the
+        // log; wait for them so nothing is written after the lock is released.
+        let result = loop {
+            match Arc::try_unwrap(wal) {
+                Ok(handle) => break handle.close(),
+                Err(shared) => {
+                    wal = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
         };
         self.lock.lock().take();
         result

@@ -39,8 +39,9 @@ impl WalHandle {
         Ok(self.wal.sync()?)
     }
 
-    pub fn close(&self) -> crate::Result<()> {
-        self.sync()
+    /// Fsyncs and stops the log's writer thread.
+    pub fn close(self) -> crate::Result<()> {
+        Ok(self.wal.close()?)
     }
 }
 

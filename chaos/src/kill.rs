@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use vego::{Collection, Db, Durability, Options};
 
-use crate::rng::Rng;
 use crate::workload::{self, Model};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// The collection the workload writes.
 pub const COLLECTION: &str = "chaos";
@@ -78,7 +79,7 @@ pub fn run(
     child_cmd: &dyn Fn(&Path, u64, u64) -> Command,
     mut progress: impl FnMut(&Summary),
 ) -> Summary {
-    let mut rng = Rng::new(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut model = Model::new();
     let mut next = 0u64;
     let mut summary = Summary::default();
@@ -122,7 +123,7 @@ fn one_cycle(
     dir: &Path,
     seed: u64,
     start: u64,
-    rng: &mut Rng,
+    rng: &mut StdRng,
     child_cmd: &dyn Fn(&Path, u64, u64) -> Command,
 ) -> Result<u64, String> {
     let mut proc = child_cmd(dir, seed, start)
@@ -148,7 +149,7 @@ fn one_cycle(
             Err(format!("child: {line}"))
         }
     };
-    let kill_after = 1 + rng.below(200);
+    let kill_after = 1 + rng.gen_range(0..200);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = 0;
     while seen < kill_after {
@@ -166,7 +167,7 @@ fn one_cycle(
         }
     }
     // Land the kill at an arbitrary point of a later operation.
-    std::thread::sleep(Duration::from_micros(rng.below(4_000)));
+    std::thread::sleep(Duration::from_micros(rng.gen_range(0..4_000)));
     proc.kill().map_err(|e| format!("kill: {e}"))?;
     proc.wait().map_err(|e| format!("wait: {e}"))?;
     reader.join().map_err(|_| "reader panicked".to_string())?;

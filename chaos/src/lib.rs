@@ -10,5 +10,4 @@
 //!   compares it with the model.
 
 pub mod kill;
-pub mod rng;
 pub mod workload;

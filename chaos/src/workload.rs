@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use vego::{Collection, Document, Value};
 
-use crate::rng::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Vector dimension of the workload's collection.
 pub const DIM: usize = 8;
@@ -34,28 +35,28 @@ pub type Model = BTreeMap<String, u64>;
 
 /// Operation `i` of the run seeded with `seed`.
 pub fn op(seed: u64, i: u64) -> Op {
-    let mut r = Rng::new(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
-    let pool_id = |r: &mut Rng| format!("p{}", r.below(POOL));
+    let mut r = StdRng::seed_from_u64(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
+    let pool_id = |r: &mut StdRng| format!("p{}", r.gen_range(0..POOL));
     let key = i * 100;
-    match r.below(10) {
+    match r.gen_range(0..10) {
         0..=3 => Op::Upsert(vec![(pool_id(&mut r), key)]),
         4 | 5 => Op::Delete(pool_id(&mut r)),
         6 => Op::Update(pool_id(&mut r), key),
         7 | 8 => {
-            let n = 2 + r.below(20);
+            let n = 2 + r.gen_range(0..20);
             let mut ids: Vec<String> = (0..n).map(|_| pool_id(&mut r)).collect();
             ids.sort();
             ids.dedup();
             Op::Upsert(ids.into_iter().enumerate().map(|(j, id)| (id, key + j as u64)).collect())
         }
-        _ => Op::InsertBatch((0..1 + r.below(8)).map(|j| (format!("f{i}-{j}"), key + j)).collect()),
+        _ => Op::InsertBatch((0..1 + r.gen_range(0..8)).map(|j| (format!("f{i}-{j}"), key + j)).collect()),
     }
 }
 
 /// The vector stored for `key`.
 pub fn vector(key: u64) -> Vec<f32> {
-    let mut r = Rng::new(key);
-    (0..DIM).map(|_| r.unit()).collect()
+    let mut r = StdRng::seed_from_u64(key);
+    (0..DIM).map(|_| r.gen_range(-1.0..1.0)).collect()
 }
 
 fn doc(id: &str, key: u64) -> Document {

@@ -1,30 +1,27 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use vego::{CollectionConfig, Db, Distance, Options};
 
 /// A list of vectors.
 pub type Vectors = Vec<Vec<f32>>;
 
-/// Deterministic pseudo-random generator (xorshift64*), so failures reproduce.
-pub struct Rng(pub u64);
+/// Seeded random numbers, so failures reproduce.
+pub struct Rng(StdRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(StdRng::seed_from_u64(seed))
     }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+    /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.gen_range(0..n)
     }
     /// Uniform in [-1, 1).
     pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        self.0.gen_range(-1.0..1.0)
     }
 }
 
