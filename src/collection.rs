@@ -1,48 +1,82 @@
 //! `Collection`: the public entry points of the write and read paths.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use crate::db::DbShared;
 use crate::hnsw::Metric;
 use crate::memtable::Memtable;
 use crate::options::IndexParams;
 use crate::read_path;
+use crate::segment::reader::Segment;
 use crate::stats::CollectionStats;
+use crate::tables::Tables;
 use crate::write_path::{self, Precondition};
-use crate::{CollectionConfig, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot};
+use crate::{flush, CollectionConfig, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot};
 
-/// A collection before it is attached to its database (built by open and by recovery).
+/// A collection's data and configuration, independent of the database handle
+/// (so the database can track collections without a reference cycle).
 pub(crate) struct CollectionCore {
     pub name: String,
     pub id: u64,
     pub config: CollectionConfig,
     pub params: IndexParams,
-    pub memtable: Memtable,
+    /// Where this database keeps segment files.
+    pub segments_dir: PathBuf,
+    pub tables: ArcSwap<Tables>,
+    /// Live documents, counting writes in flight.
+    pub live: AtomicI64,
+    /// One flush at a time per collection, oldest frozen memtable first.
+    pub flush_lock: Mutex<()>,
+    pub dropped: AtomicBool,
 }
 
 impl CollectionCore {
-    pub fn new(name: String, id: u64, config: CollectionConfig) -> CollectionCore {
+    pub fn new(
+        name: String,
+        id: u64,
+        config: CollectionConfig,
+        segments_dir: PathBuf,
+        segments: Vec<Arc<Segment>>,
+    ) -> Self {
         let params = config.index_params();
-        let memtable = Memtable::new(config.dimension, metric_of(config.distance), params);
-        CollectionCore { name, id, config, params, memtable }
+        let live = segments.iter().map(|s| (0..s.rows()).filter(|&r| s.is_current(r)).count() as i64).sum();
+        let active = Arc::new(Memtable::new(config.dimension, metric_of(config.distance), params));
+        CollectionCore {
+            name,
+            id,
+            params,
+            segments_dir,
+            tables: ArcSwap::from_pointee(Tables { active, frozen: Vec::new(), segments }),
+            live: AtomicI64::new(live),
+            flush_lock: Mutex::new(()),
+            dropped: AtomicBool::new(false),
+            config,
+        }
     }
 
-    pub fn attach(self, db: Arc<DbShared>) -> Arc<CollectionInner> {
-        Arc::new(CollectionInner { core: self, db, dropped: AtomicBool::new(false) })
+    pub fn new_memtable(&self) -> Memtable {
+        Memtable::new(self.config.dimension, metric_of(self.config.distance), self.params)
+    }
+
+    pub fn metric(&self) -> Metric {
+        metric_of(self.config.distance)
     }
 }
 
 pub(crate) struct CollectionInner {
-    pub core: CollectionCore,
+    pub core: Arc<CollectionCore>,
     pub db: Arc<DbShared>,
-    pub dropped: AtomicBool,
 }
 
 impl CollectionInner {
     pub fn check_live(&self) -> Result<()> {
         self.db.check_open()?;
-        if self.dropped.load(Ordering::Acquire) {
+        if self.core.dropped.load(Ordering::Acquire) {
             return Err(Error::CollectionNotFound(self.core.name.clone()));
         }
         Ok(())
@@ -87,12 +121,12 @@ impl std::fmt::Debug for Collection {
 }
 
 impl Collection {
-    pub(crate) fn from_inner(inner: Arc<CollectionInner>) -> Collection {
-        Collection { inner }
+    pub(crate) fn new(core: Arc<CollectionCore>, db: Arc<DbShared>) -> Collection {
+        Collection { inner: Arc::new(CollectionInner { core, db }) }
     }
 
-    pub(crate) fn mark_dropped(&self) {
-        self.inner.dropped.store(true, Ordering::Release);
+    pub(crate) fn core(&self) -> &Arc<CollectionCore> {
+        &self.inner.core
     }
 
     /// The collection's name.
@@ -162,14 +196,25 @@ impl Collection {
     }
 
     /// A consistent view: sees exactly the writes visible now, whatever
-    /// happens afterwards.
+    /// happens afterwards (writes, flushes).
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.inner.clone(), self.inner.db.visibility.visible())
+        // The seq must be read while the tables stay the same: a freeze in
+        // between would hide writes in the new active memtable; a finished
+        // flush in between would give an old seq segment rows that dropped
+        // the versions it needs.
+        let tables = &self.inner.core.tables;
+        loop {
+            let t = tables.load_full();
+            let seq = self.inner.db.visibility.visible();
+            if Arc::ptr_eq(&t, &tables.load()) {
+                return Snapshot::new(self.inner.clone(), t, seq);
+            }
+        }
     }
 
     /// Live documents (counting writes in flight).
     pub fn len(&self) -> usize {
-        self.inner.core.memtable.live() as usize
+        self.inner.core.live.load(Ordering::Relaxed).max(0) as usize
     }
 
     /// True if there are no live documents.
@@ -177,10 +222,12 @@ impl Collection {
         self.len() == 0
     }
 
-    /// Makes every acknowledged write of the database durable (fsync).
+    /// Writes the memtable to a segment file and waits for it; afterwards
+    /// the data no longer needs the WAL (which is truncated).
     pub fn flush(&self) -> Result<()> {
         self.inner.check_live()?;
-        self.inner.db.wal()?.sync()
+        flush::freeze(&self.inner);
+        flush::flush_frozen(&self.inner)
     }
 
     /// Counters for monitoring.

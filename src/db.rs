@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -11,6 +11,7 @@ use vego_manifest::{is_database_dir, CollectionEntry, Manifest};
 
 use crate::collection::{Collection, CollectionCore};
 use crate::error::{invalid, io_err};
+use crate::flush;
 use crate::options::Options;
 use crate::recovery;
 use crate::stats::DbStats;
@@ -24,6 +25,8 @@ pub use vego_wal::{RecoveryReport, TornTail};
 pub(crate) const LOCK_FILE: &str = "LOCK";
 /// Sub-directory of the write-ahead log.
 pub(crate) const WAL_DIR: &str = "wal";
+/// Sub-directory of segment files.
+pub(crate) const SEGMENTS_DIR: &str = "segments";
 
 /// State shared by a database and all its collections.
 pub(crate) struct DbShared {
@@ -39,6 +42,12 @@ pub(crate) struct DbShared {
     /// writes is unknown, so writes stop until reopen (reads continue).
     pub poisoned: Mutex<Option<String>>,
     pub recovery: RecoveryReport,
+    /// Every live collection's data, by collection id (for WAL checkpoints).
+    pub cores: RwLock<HashMap<u64, Arc<CollectionCore>>>,
+    /// Next segment file id.
+    pub next_file_id: AtomicU64,
+    /// Background flush threads (joined at close).
+    pub flushers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     lock: Mutex<Option<File>>,
 }
 
@@ -70,21 +79,22 @@ impl DbShared {
         self.poisoned.lock().get_or_insert(why);
     }
 
-    pub fn wal(&self) -> Result<Arc<WalHandle>> {
-        self.write.lock().wal.clone().ok_or(Error::Closed)
-    }
-
+    /// Refuses new writes, flushes every memtable to segments (so the next
+    /// open replays nothing), truncates the WAL, closes it and releases the lock.
     fn shut_down(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let flushers: Vec<_> = self.flushers.lock().drain(..).collect();
+        flushers.into_iter().for_each(|h| drop(h.join()));
+        let mut result = self.flush_all();
         let Some(mut wal) = self.write.lock().wal.take() else {
             self.lock.lock().take();
-            return Ok(());
+            return result;
         };
         // Writers that queued a record before `closed` was set still hold the
         // log; wait for them so nothing is written after the lock is released.
-        let result = loop {
+        let closed = loop {
             match Arc::try_unwrap(wal) {
                 Ok(handle) => break handle.close(),
                 Err(shared) => {
@@ -93,8 +103,21 @@ impl DbShared {
                 }
             }
         };
+        result = result.and(closed);
         self.lock.lock().take();
         result
+    }
+
+    fn flush_all(&self) -> Result<()> {
+        if self.poisoned.lock().is_some() {
+            return Ok(()); // nothing more may be written; the WAL holds what is durable
+        }
+        let cores: Vec<_> = self.cores.read().values().cloned().collect();
+        for core in cores {
+            flush::freeze_core(self, &core);
+            flush::flush_frozen_core(self, &core)?;
+        }
+        Ok(())
     }
 }
 
@@ -158,6 +181,7 @@ impl Db {
             Manifest::create(&dir)?
         };
         let recovered = recovery::recover(&dir, &opts, &manifest)?;
+        let cores: HashMap<u64, Arc<CollectionCore>> = recovered.cores.iter().map(|c| (c.id, c.clone())).collect();
         let shared = Arc::new(DbShared {
             dir,
             options: opts,
@@ -167,13 +191,13 @@ impl Db {
             closed: AtomicBool::new(false),
             poisoned: Mutex::new(None),
             recovery: recovered.report,
+            cores: RwLock::new(cores),
+            next_file_id: AtomicU64::new(recovered.next_file_id),
+            flushers: Mutex::new(Vec::new()),
             lock: Mutex::new(Some(lock)),
         });
-        let collections = recovered
-            .collections
-            .into_iter()
-            .map(|(name, inner)| (name, Collection::from_inner(inner.attach(shared.clone()))))
-            .collect();
+        let collections =
+            recovered.cores.into_iter().map(|c| (c.name.clone(), Collection::new(c, shared.clone()))).collect();
         Ok(Db { shared, collections: Arc::new(RwLock::new(collections)) })
     }
 
@@ -221,8 +245,11 @@ impl Db {
             Ok(())
         })?;
         let id = state.collections[name].id;
-        let inner = CollectionCore::new(name.to_owned(), id, wal_glue::config_from_record(&record));
-        let coll = Collection::from_inner(inner.attach(self.shared.clone()));
+        let config = wal_glue::config_from_record(&record);
+        let segments_dir = self.shared.dir.join(SEGMENTS_DIR);
+        let core = Arc::new(CollectionCore::new(name.to_owned(), id, config, segments_dir, Vec::new()));
+        self.shared.cores.write().insert(id, core.clone());
+        let coll = Collection::new(core, self.shared.clone());
         registry.insert(name.to_owned(), coll.clone());
         Ok(coll)
     }
@@ -238,8 +265,15 @@ impl Db {
             s.collections.remove(name);
             Ok(())
         })?;
-        coll.mark_dropped();
+        let core = coll.core().clone();
+        core.dropped.store(true, Ordering::Release);
         registry.remove(name);
+        self.shared.cores.write().remove(&core.id);
+        // Open snapshots keep their mappings; unlinking only frees the names.
+        for seg in &core.tables.load().segments {
+            let _ = fs::remove_file(seg.path());
+        }
+        flush::checkpoint_wal(&self.shared)?;
         Ok(true)
     }
 
@@ -267,10 +301,11 @@ impl Db {
         }
     }
 
-    /// Makes every acknowledged write durable (fsync), whatever the durability mode.
+    /// Writes every collection's memtable to segment files and truncates the WAL.
     pub fn flush(&self) -> Result<()> {
-        self.shared.check_open()?;
-        self.shared.wal()?.sync()
+        self.shared.check_writable()?;
+        self.shared.flush_all()?;
+        flush::checkpoint_wal(&self.shared)
     }
 
     /// What the last open found in the WAL: records replayed and any torn
@@ -309,7 +344,7 @@ fn check_dir_is_ours(dir: &Path, create: bool) -> Result<()> {
     let foreign = fs::read_dir(dir)
         .map_err(io_err(dir))?
         .filter_map(|e| e.ok())
-        .any(|e| e.file_name() != LOCK_FILE && e.file_name() != WAL_DIR);
+        .any(|e| e.file_name() != LOCK_FILE && e.file_name() != WAL_DIR && e.file_name() != SEGMENTS_DIR);
     if foreign || !create {
         return Err(Error::NotADatabase { path: dir.to_path_buf() });
     }

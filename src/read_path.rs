@@ -1,5 +1,7 @@
-//! The read path: graph search under snapshot visibility and filters, with an
-//! exact scan when the graph cannot produce k matching results.
+//! The read path: search every layer of a snapshot (memtables by graph,
+//! segments by graph or exact scan) under visibility and filter, then merge.
+//! Each id has at most one version visible at a seq, so merging never
+//! returns an id twice.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -7,16 +9,25 @@ use std::collections::BinaryHeap;
 use crate::collection::CollectionCore;
 use crate::hnsw::{distance, normalize, Metric, NodeId};
 use crate::memtable::Memtable;
+use crate::segment::reader::Segment;
 use crate::stats::CollectionStats;
+use crate::tables::Tables;
 use crate::{validate, Distance, Filter, Hit, Result, SearchOptions};
 
-pub(crate) fn search(core: &CollectionCore, seq: u64, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
+pub(crate) fn search(
+    core: &CollectionCore,
+    t: &Tables,
+    seq: u64,
+    query: &[f32],
+    opts: &SearchOptions,
+) -> Result<Vec<Hit>> {
     let query = prepare_query(core, query, opts)?;
-    Ok(search_prepared(core, seq, &query, opts))
+    search_prepared(core, t, seq, &query, opts)
 }
 
 pub(crate) fn search_batch(
     core: &CollectionCore,
+    t: &Tables,
     seq: u64,
     queries: &[Vec<f32>],
     opts: &SearchOptions,
@@ -24,17 +35,16 @@ pub(crate) fn search_batch(
     let prepared = queries.iter().map(|q| prepare_query(core, q, opts)).collect::<Result<Vec<_>>>()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(prepared.len().max(1));
     if threads <= 1 || prepared.len() < 4 {
-        return Ok(prepared.iter().map(|q| search_prepared(core, seq, q, opts)).collect());
+        return prepared.iter().map(|q| search_prepared(core, t, seq, q, opts)).collect();
     }
     let chunk = prepared.len().div_ceil(threads);
-    let results: Vec<Vec<Vec<Hit>>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = prepared
             .chunks(chunk)
-            .map(|qs| s.spawn(move || qs.iter().map(|q| search_prepared(core, seq, q, opts)).collect()))
+            .map(|qs| s.spawn(move || qs.iter().map(|q| search_prepared(core, t, seq, q, opts)).collect::<Vec<_>>()))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
-    });
-    Ok(results.into_iter().flatten().collect())
+        handles.into_iter().flat_map(|h| h.join().expect("search thread panicked")).collect()
+    })
 }
 
 /// Validates the request; returns the query as the graph compares it.
@@ -55,28 +65,15 @@ fn prepare_query(core: &CollectionCore, query: &[f32], opts: &SearchOptions) -> 
     Ok(q)
 }
 
-fn search_prepared(core: &CollectionCore, seq: u64, query: &[f32], opts: &SearchOptions) -> Vec<Hit> {
-    let mem = &core.memtable;
-    let k = opts.k;
-    let ef = opts.ef.unwrap_or(core.params.ef_search).max(k);
-    let filter = opts.filter.as_ref();
-    let accept = |node: NodeId| accepts(mem, node, seq, filter);
-    let mut found = mem.graph().search(query, k, ef, &accept);
-    if found.len() < k {
-        // Few matches (selective filter, many deletes): the exact answer is
-        // cheap and guarantees k results whenever k documents match.
-        found = exact_scan(mem, query, k, seq, filter);
-    }
-    found.into_iter().map(|(node, d)| to_hit(core, node, d, opts)).collect()
-}
-
-fn accepts(mem: &Memtable, node: NodeId, seq: u64, filter: Option<&Filter>) -> bool {
-    let row = mem.row(node);
-    row.visible_at(seq) && filter.is_none_or(|f| f.matches(&row.metadata))
+/// Where a candidate lives: memtable `layer` or segment `layer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Mem(usize, NodeId),
+    Seg(usize, u32),
 }
 
 #[derive(PartialEq)]
-struct Scored(f32, NodeId);
+struct Scored(f32, Source);
 impl Eq for Scored {}
 impl PartialOrd for Scored {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
@@ -89,33 +86,150 @@ impl Ord for Scored {
     }
 }
 
-fn exact_scan(mem: &Memtable, query: &[f32], k: usize, seq: u64, filter: Option<&Filter>) -> Vec<(NodeId, f32)> {
+/// Keeps the k smallest.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<Scored>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+    }
+    fn push(&mut self, d: f32, src: Source) {
+        if self.heap.len() == self.k && self.heap.peek().is_some_and(|w| d >= w.0) {
+            return;
+        }
+        self.heap.push(Scored(d, src));
+        if self.heap.len() > self.k {
+            self.heap.pop();
+        }
+    }
+    fn into_sorted(self) -> Vec<Scored> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+fn search_prepared(
+    core: &CollectionCore,
+    t: &Tables,
+    seq: u64,
+    query: &[f32],
+    opts: &SearchOptions,
+) -> Result<Vec<Hit>> {
+    let k = opts.k;
+    let ef = opts.ef.unwrap_or(core.params.ef_search).max(k);
+    let filter = opts.filter.as_ref();
+    let mems: Vec<&Memtable> = std::iter::once(&*t.active).chain(t.frozen.iter().map(|f| &*f.mem)).collect();
+    let mut top = TopK::new(k);
+    for (i, mem) in mems.iter().enumerate() {
+        for (node, d) in search_memtable(mem, query, k, ef, seq, filter) {
+            top.push(d, Source::Mem(i, node));
+        }
+    }
+    for (i, seg) in t.segments.iter().enumerate() {
+        for (row, d) in scan_segment(seg, core.metric(), query, k, seq, filter)? {
+            top.push(d, Source::Seg(i, row));
+        }
+    }
+    let metric = core.metric();
+    top.into_sorted()
+        .into_iter()
+        .map(|Scored(d, src)| {
+            let distance = user_distance(metric, d);
+            match src {
+                Source::Mem(i, node) => {
+                    let row = mems[i].row(node);
+                    let document = opts.include_document.then(|| {
+                        let mut doc = row.document(row.seq);
+                        if !opts.include_vector {
+                            doc.vector = Vec::new();
+                        }
+                        doc
+                    });
+                    Ok(Hit { id: row.id.to_string(), distance, document })
+                }
+                Source::Seg(i, row) => {
+                    let seg = &t.segments[i];
+                    let document = match opts.include_document {
+                        true => Some(seg.document(row, opts.include_vector)?),
+                        false => None,
+                    };
+                    Ok(Hit { id: seg.id(row)?.to_owned(), distance, document })
+                }
+            }
+        })
+        .collect()
+}
+
+fn search_memtable(
+    mem: &Memtable,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    seq: u64,
+    filter: Option<&Filter>,
+) -> Vec<(NodeId, f32)> {
+    let accept = |node: NodeId| {
+        let row = mem.row(node);
+        row.visible_at(seq) && filter.is_none_or(|f| f.matches(&row.metadata))
+    };
+    let found = mem.graph().search(query, k, ef, &accept);
+    if found.len() >= k {
+        return found;
+    }
+    // Few matches (selective filter, many deletes): the exact answer is
+    // cheap and guarantees k results whenever k documents match.
     let metric = mem.graph().metric();
-    let mut heap = BinaryHeap::with_capacity(k + 1);
+    let mut top = TopK::new(k);
     for (node, row) in mem.rows() {
-        if !row.visible_at(seq) || !filter.is_none_or(|f| f.matches(&row.metadata)) {
+        if !accept(node) {
             continue;
         }
         // Visible rows are always linked, so the graph holds their (normalised) vector.
-        let Some(d) = mem.graph().with_vector(node, |v| distance(metric, query, v)) else { continue };
-        heap.push(Scored(d, node));
-        if heap.len() > k {
-            heap.pop();
+        if let Some(d) = mem.graph().with_vector(node, |v| distance(metric, query, v)) {
+            top.push(d, Source::Mem(0, node));
         }
+        let _ = row;
     }
-    heap.into_sorted_vec().into_iter().map(|Scored(d, n)| (n, d)).collect()
+    top.into_sorted()
+        .into_iter()
+        .map(|Scored(d, s)| match s {
+            Source::Mem(_, n) => (n, d),
+            Source::Seg(..) => unreachable!("memtable scan yields memtable rows"),
+        })
+        .collect()
 }
 
-fn to_hit(core: &CollectionCore, node: NodeId, d: f32, opts: &SearchOptions) -> Hit {
-    let row = core.memtable.row(node);
-    let document = opts.include_document.then(|| {
-        let mut doc = row.document(row.seq);
-        if !opts.include_vector {
-            doc.vector = Vec::new();
+/// Exact scan of a segment's visible, matching rows.
+fn scan_segment(
+    seg: &Segment,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    seq: u64,
+    filter: Option<&Filter>,
+) -> Result<Vec<(u32, f32)>> {
+    let mut top = TopK::new(k);
+    for row in 0..seg.rows() {
+        if !seg.visible_at(row, seq) {
+            continue;
         }
-        doc
-    });
-    Hit { id: row.id.to_string(), distance: user_distance(core.memtable.graph().metric(), d), document }
+        if let Some(f) = filter {
+            if !f.matches(&seg.metadata(row)?) {
+                continue;
+            }
+        }
+        top.push(distance(metric, query, seg.vector(row)), Source::Seg(0, row));
+    }
+    Ok(top
+        .into_sorted()
+        .into_iter()
+        .map(|Scored(d, s)| match s {
+            Source::Seg(_, r) => (r, d),
+            Source::Mem(..) => unreachable!("segment scan yields segment rows"),
+        })
+        .collect())
 }
 
 /// The graph works with squared L2; users get the Euclidean distance.
@@ -127,9 +241,16 @@ fn user_distance(metric: Metric, d: f32) -> f32 {
 }
 
 pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
-    let mem = &core.memtable;
-    let versions = mem.row_count() as u64;
-    let documents = mem.live();
+    let t = core.tables.load();
+    let mems = std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem));
+    let (mut versions, mut memtable_bytes, mut index_bytes) = (0u64, 0u64, 0u64);
+    for m in mems {
+        versions += m.row_count() as u64;
+        memtable_bytes += m.data_bytes();
+        index_bytes += m.graph().memory_bytes() as u64;
+    }
+    versions += t.segments.iter().map(|s| s.rows() as u64).sum::<u64>();
+    let documents = core.live.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
     CollectionStats {
         name: core.name.clone(),
         dimension: core.config.dimension,
@@ -138,9 +259,10 @@ pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
         versions,
         dead: versions.saturating_sub(documents),
         orphans: 0,
-        segments: 0,
-        memtable_bytes: mem.data_bytes(),
-        index_bytes: mem.graph().memory_bytes() as u64,
+        segments: t.segments.len() as u64,
+        disk_bytes: t.segments.iter().map(|s| s.file_bytes()).sum(),
+        memtable_bytes,
+        index_bytes,
         m: core.params.m,
         ef_construction: core.params.ef_construction,
         ef_search: core.params.ef_search,

@@ -1,41 +1,60 @@
-//! Open-time recovery: rebuild every collection's memtable from the WAL.
+//! Open-time recovery: open every collection's segments, work out which of
+//! their rows newer segments replaced, delete files the manifest does not
+//! name, and replay the WAL into fresh memtables.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use vego_manifest::Manifest;
 use vego_wal::Wal;
 
 use crate::collection::CollectionCore;
-use crate::db::WAL_DIR;
+use crate::db::{SEGMENTS_DIR, WAL_DIR};
 use crate::error::io_err;
+use crate::flush::segment_file_name;
 use crate::options::Options;
+use crate::segment::reader::Segment;
 use crate::wal_glue::{self, WalHandle};
 use crate::wal_record::{self, WalOp};
+use crate::write_path::{apply_delete, apply_puts, index_rows};
 use crate::{Error, Result};
 
 pub(crate) struct Recovered {
     pub wal: WalHandle,
     pub last_seq: u64,
+    pub next_file_id: u64,
     pub report: vego_wal::RecoveryReport,
-    pub collections: Vec<(String, CollectionCore)>,
+    pub cores: Vec<Arc<CollectionCore>>,
 }
 
 pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest) -> Result<Recovered> {
     let state = manifest.current();
-    let mut by_id: HashMap<u64, CollectionCore> = state
-        .collections
-        .iter()
-        .map(|(name, e)| (e.id, CollectionCore::new(name.clone(), e.id, wal_glue::config_from_record(&e.config))))
-        .collect();
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    std::fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
+    let named: HashSet<String> =
+        state.collections.values().flat_map(|c| c.segments.iter().map(|s| segment_file_name(s.file_id))).collect();
+    let max_file_id = remove_unnamed_files(&seg_dir, &named)?;
+    let mut last_seq = state.last_seq;
+    let mut by_id: HashMap<u64, Arc<CollectionCore>> = HashMap::new();
+    for (name, e) in &state.collections {
+        let segments = e
+            .segments
+            .iter()
+            .map(|s| Segment::open(&seg_dir.join(segment_file_name(s.file_id))).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        supersede_across(&segments)?;
+        last_seq = segments.iter().map(|s| s.header.max_seq).fold(last_seq, u64::max);
+        let config = wal_glue::config_from_record(&e.config);
+        by_id.insert(e.id, Arc::new(CollectionCore::new(name.clone(), e.id, config, seg_dir.clone(), segments)));
+    }
     let flushed: HashMap<u64, u64> = state.collections.values().map(|e| (e.id, e.flushed_seq)).collect();
     let from_seq = flushed.values().copied().min().unwrap_or(0).min(state.wal_checkpoint_seq) + 1;
     let wal_dir = dir.join(WAL_DIR);
     std::fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
     let wal_opts = wal_glue::wal_options(opts.defaults.durability, opts.wal_file_bytes);
     let mode = wal_opts.sync;
-    let mut pending_rows: Vec<(u64, u32)> = Vec::new();
-    let mut last_seq = state.last_seq;
+    let mut pending_rows: HashMap<u64, Vec<u32>> = HashMap::new();
     let visit = |seq: u64, payload: &[u8]| -> Result<()> {
         last_seq = last_seq.max(seq);
         let batch = wal_record::decode(payload).map_err(|e| Error::Corruption {
@@ -43,40 +62,73 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest) -> Result
             offset: e.offset as u64,
             detail: format!("payload of WAL record seq {seq} does not decode: {}", e.detail),
         })?;
-        let Some(core) = by_id.get_mut(&batch.collection_id) else {
+        let Some(core) = by_id.get(&batch.collection_id) else {
             return Ok(()); // the collection was dropped after this write
         };
         if seq <= flushed[&batch.collection_id] {
-            return Ok(());
+            return Ok(()); // already in a segment
         }
+        let t = core.tables.load();
+        let mut puts = Vec::new();
         for op in batch.ops {
             match op {
-                WalOp::Put { id, vector, metadata } => {
-                    let doc = crate::Document { id, vector, metadata, version: 0 };
-                    pending_rows.push((batch.collection_id, core.memtable.apply_put(seq, doc)));
-                }
-                WalOp::Delete { id } => core.memtable.apply_delete(seq, &id),
+                WalOp::Put { id, vector, metadata } => puts.push(crate::Document { id, vector, metadata, version: 0 }),
+                WalOp::Delete { id } => apply_delete(core, &t, seq, &id),
             }
+        }
+        if !puts.is_empty() {
+            let rows = apply_puts(core, &t, seq, puts);
+            pending_rows.entry(batch.collection_id).or_default().extend(rows);
         }
         Ok(())
     };
     let (wal, report) = Wal::open(&wal_dir, wal_opts, from_seq, visit)?;
-    index_all(&by_id, &pending_rows);
-    let collections = by_id.into_values().map(|c| (c.name.clone(), c)).collect();
-    Ok(Recovered { wal: WalHandle::new(wal, mode), last_seq, report, collections })
+    for (cid, rows) in &pending_rows {
+        index_rows(&by_id[cid].tables.load().active, rows);
+    }
+    Ok(Recovered {
+        wal: WalHandle::new(wal, mode),
+        last_seq,
+        next_file_id: state.next_file_id.max(max_file_id + 1),
+        report,
+        cores: by_id.into_values().collect(),
+    })
 }
 
-/// Rebuilds the memtable graphs of replayed rows on every core.
-fn index_all(by_id: &HashMap<u64, CollectionCore>, rows: &[(u64, u32)]) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(cid, row)) = rows.get(i) else { break };
-                by_id[&cid].memtable.index_row(row);
-            });
+/// Deletes temp files and segments the manifest does not name (left by a
+/// crash mid-flush or by a dropped collection); returns the highest file id seen.
+fn remove_unnamed_files(seg_dir: &Path, named: &HashSet<String>) -> Result<u64> {
+    let mut max_id = 0;
+    for entry in std::fs::read_dir(seg_dir).map_err(io_err(seg_dir))? {
+        let entry = entry.map_err(io_err(seg_dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name.strip_suffix(".vseg").and_then(|n| n.parse::<u64>().ok()) {
+            max_id = max_id.max(id);
         }
-    });
+        if name.ends_with(".tmp") || !named.contains(&name) {
+            std::fs::remove_file(entry.path()).map_err(io_err(entry.path()))?;
+        }
+    }
+    Ok(max_id)
+}
+
+/// Marks rows of older segments that a newer segment replaced or deleted.
+/// Segments are newest first; each id is looked up in the older ones only.
+fn supersede_across(segments: &[Arc<Segment>]) -> Result<()> {
+    for (j, newer) in segments.iter().enumerate() {
+        let entries = newer.header.rows + newer.header.tombstones;
+        for e in 0..entries as u32 {
+            let id = newer.id(e)?;
+            let seq = newer.seqs()[e as usize];
+            for older in &segments[j + 1..] {
+                if let Some(o) = older.find(id) {
+                    if !older.is_tombstone(o) {
+                        older.supersede(o, seq);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use crate::collection::CollectionInner;
 use crate::read_path;
+use crate::tables::Tables;
 use crate::{Document, Hit, Result, SearchOptions};
 
 /// A consistent view of a collection at one sequence number: it sees exactly
 /// the writes that were visible when it was taken, while other threads keep
-/// writing. Cheap to clone.
+/// writing and flushing. It pins the memtables and segments it reads, so
+/// their memory and files stay until the last snapshot using them drops.
+/// Cheap to clone.
 ///
 /// ```
 /// use vego::{Db, Document, Options};
@@ -26,6 +29,7 @@ use crate::{Document, Hit, Result, SearchOptions};
 #[derive(Clone)]
 pub struct Snapshot {
     coll: Arc<CollectionInner>,
+    tables: Arc<Tables>,
     seq: u64,
 }
 
@@ -36,8 +40,8 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(coll: Arc<CollectionInner>, seq: u64) -> Snapshot {
-        Snapshot { coll, seq }
+    pub(crate) fn new(coll: Arc<CollectionInner>, tables: Arc<Tables>, seq: u64) -> Snapshot {
+        Snapshot { coll, tables, seq }
     }
 
     /// The sequence number this snapshot sees up to (inclusive).
@@ -49,14 +53,14 @@ impl Snapshot {
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         self.coll.check_live()?;
         crate::validate::doc_id(id)?;
-        Ok(self.coll.core.memtable.get(id, self.seq))
+        self.tables.get(id, self.seq)
     }
 
     /// Several documents as of this snapshot.
     pub fn get_batch(&self, ids: &[&str]) -> Result<Vec<Option<Document>>> {
         self.coll.check_live()?;
         ids.iter().try_for_each(|id| crate::validate::doc_id(id))?;
-        Ok(ids.iter().map(|id| self.coll.core.memtable.get(id, self.seq)).collect())
+        ids.iter().map(|id| self.tables.get(id, self.seq)).collect()
     }
 
     /// The `k` nearest documents as of this snapshot.
@@ -67,18 +71,18 @@ impl Snapshot {
     /// Search with options as of this snapshot.
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
         self.coll.check_live()?;
-        read_path::search(&self.coll.core, self.seq, query, opts)
+        read_path::search(&self.coll.core, &self.tables, self.seq, query, opts)
     }
 
     /// Several searches in parallel as of this snapshot.
     pub fn search_batch(&self, queries: &[Vec<f32>], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
         self.coll.check_live()?;
-        read_path::search_batch(&self.coll.core, self.seq, queries, opts)
+        read_path::search_batch(&self.coll.core, &self.tables, self.seq, queries, opts)
     }
 
-    /// Live documents as of this snapshot (exact; walks the id index).
+    /// Live documents as of this snapshot (exact; walks every layer).
     pub fn len(&self) -> usize {
-        self.coll.core.memtable.live_at(self.seq) as usize
+        self.tables.live_at(self.seq) as usize
     }
 
     /// True if no document is live in this snapshot.

@@ -27,6 +27,8 @@ pub struct CollectionStats {
     pub orphans: u64,
     /// Segments on disk.
     pub segments: u64,
+    /// Bytes of the collection's segment files.
+    pub disk_bytes: u64,
     /// Approximate bytes of documents held in memtables.
     pub memtable_bytes: u64,
     /// Approximate bytes of the HNSW indexes in memory.

@@ -43,6 +43,11 @@ impl WalHandle {
     pub fn close(self) -> crate::Result<()> {
         Ok(self.wal.close()?)
     }
+
+    /// Deletes log files whose records all have `seq <= seq`.
+    pub fn checkpoint(&self, seq: u64) -> crate::Result<()> {
+        Ok(self.wal.checkpoint(seq)?)
+    }
 }
 
 /// The log's own fsync policy, from the database's default durability.
@@ -58,6 +63,15 @@ fn sync_mode(d: Durability) -> SyncMode {
     }
 }
 
+/// The on-disk code of a metric (manifest and segment headers).
+pub(crate) fn distance_code(d: Distance) -> u8 {
+    match d {
+        Distance::L2 => 0,
+        Distance::Cosine => 1,
+        Distance::InnerProduct => 2,
+    }
+}
+
 pub(crate) fn config_to_record(cfg: &CollectionConfig, p: IndexParams) -> CollectionRecordConfig {
     let (durability, durability_interval_ms) = match cfg.durability {
         Durability::Sync => (0, 0),
@@ -66,11 +80,7 @@ pub(crate) fn config_to_record(cfg: &CollectionConfig, p: IndexParams) -> Collec
     };
     CollectionRecordConfig {
         dimension: cfg.dimension as u32,
-        distance: match cfg.distance {
-            Distance::L2 => 0,
-            Distance::Cosine => 1,
-            Distance::InnerProduct => 2,
-        },
+        distance: distance_code(cfg.distance),
         m: p.m as u32,
         ef_construction: p.ef_construction as u32,
         ef_search: p.ef_search as u32,

@@ -7,13 +7,16 @@
 //! fails, the versions are removed again and the write path is poisoned.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::collection::CollectionInner;
+use crate::collection::{CollectionCore, CollectionInner};
 use crate::error::invalid;
 use crate::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
+use crate::memtable::Memtable;
+use crate::tables::Tables;
 use crate::wal_record::{self, WalOp};
-use crate::{validate, Document, Error, Result};
+use crate::{flush, validate, Document, Error, Result};
 
 /// What must hold for each id before a put applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,22 +29,53 @@ pub(crate) enum Precondition {
     Present,
 }
 
+/// Applies puts at `seq` to the layers (invisibly until `seq` is published);
+/// returns the new active-memtable rows. Shared by writes and WAL replay.
+pub(crate) fn apply_puts(core: &CollectionCore, t: &Tables, seq: u64, docs: Vec<Document>) -> Vec<u32> {
+    let mut rows = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let was_live = t.latest(&doc.id).is_some_and(|l| l.live);
+        let id = doc.id.clone();
+        let (row, had) = t.active.apply_put(seq, doc);
+        if !had {
+            t.supersede_below_active(&id, seq);
+        }
+        if !was_live {
+            core.live.fetch_add(1, Ordering::Relaxed);
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// Applies a delete at `seq`. Shared by writes and WAL replay.
+pub(crate) fn apply_delete(core: &CollectionCore, t: &Tables, seq: u64, id: &str) {
+    let was_live = t.latest(id).is_some_and(|l| l.live);
+    if !t.active.apply_delete(seq, id) {
+        t.supersede_below_active(id, seq);
+    }
+    if was_live {
+        core.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Puts documents atomically under one sequence number; returns it.
 pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precondition) -> Result<u64> {
     coll.check_live()?;
-    validate_docs(coll, &docs)?;
+    validate_docs(&coll.core, &docs)?;
     let payload = encode_checked(coll.core.id, &docs)?;
-    let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
-    let (seq, rows, ticket) = {
+    let ids: Vec<(String, bool)> = docs.iter().map(|d| (d.id.clone(), false)).collect();
+    let (seq, t, rows, wal, ticket, ids) = {
         let mut w = coll.db.write.lock();
         coll.check_live()?;
         coll.db.check_writable()?;
-        let mem = &coll.core.memtable;
-        for d in &docs {
-            let live = mem.latest(&d.id).is_some_and(|l| l.live);
+        let t = coll.core.tables.load_full();
+        let mut ids = ids;
+        for (id, was_live) in ids.iter_mut() {
+            *was_live = t.latest(id).is_some_and(|l| l.live);
             match pre {
-                Precondition::Absent if live => return Err(Error::AlreadyExists(d.id.clone())),
-                Precondition::Present if !live => return Err(Error::NotFound(d.id.clone())),
+                Precondition::Absent if *was_live => return Err(Error::AlreadyExists(id.clone())),
+                Precondition::Present if !*was_live => return Err(Error::NotFound(id.clone())),
                 _ => {}
             }
         }
@@ -49,16 +83,17 @@ pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precond
         let seq = w.next_seq;
         let ticket = wal.submit(seq, payload)?;
         w.next_seq += 1;
-        let rows: Vec<u32> = docs.into_iter().map(|d| mem.apply_put(seq, d)).collect();
-        (seq, rows, (wal, ticket))
+        let rows = apply_puts(&coll.core, &t, seq, docs);
+        (seq, t, rows, wal, ticket, ids)
     };
-    let (wal, ticket) = ticket;
     if let Err(e) = wal.wait(ticket, coll.core.config.durability) {
-        abort(coll, seq, &ids, &e);
+        let deltas: Vec<(String, i64)> = ids.into_iter().map(|(id, was_live)| (id, !was_live as i64)).collect();
+        abort(coll, &t, seq, &deltas, &e);
         return Err(e);
     }
-    index_rows(coll, &rows);
+    index_rows(&t.active, &rows);
     publish(coll, seq);
+    flush::maybe_freeze(coll);
     Ok(seq)
 }
 
@@ -67,37 +102,38 @@ pub(crate) fn delete(coll: &Arc<CollectionInner>, id: &str) -> Result<bool> {
     coll.check_live()?;
     validate::doc_id(id)?;
     let payload = wal_record::encode(coll.core.id, &[WalOp::Delete { id: id.to_owned() }]);
-    let (seq, wal, ticket) = {
+    let (seq, t, wal, ticket) = {
         let mut w = coll.db.write.lock();
         coll.check_live()?;
         coll.db.check_writable()?;
-        let mem = &coll.core.memtable;
-        if !mem.latest(id).is_some_and(|l| l.live) {
+        let t = coll.core.tables.load_full();
+        if !t.latest(id).is_some_and(|l| l.live) {
             return Ok(false);
         }
         let wal = w.wal.clone().ok_or(Error::Closed)?;
         let seq = w.next_seq;
         let ticket = wal.submit(seq, payload)?;
         w.next_seq += 1;
-        mem.apply_delete(seq, id);
-        (seq, wal, ticket)
+        apply_delete(&coll.core, &t, seq, id);
+        (seq, t, wal, ticket)
     };
     if let Err(e) = wal.wait(ticket, coll.core.config.durability) {
-        abort(coll, seq, &[id.to_owned()], &e);
+        abort(coll, &t, seq, &[(id.to_owned(), -1)], &e);
         return Err(e);
     }
     publish(coll, seq);
+    flush::maybe_freeze(coll);
     Ok(true)
 }
 
-fn validate_docs(coll: &CollectionInner, docs: &[Document]) -> Result<()> {
+fn validate_docs(core: &CollectionCore, docs: &[Document]) -> Result<()> {
     if docs.is_empty() {
         return Err(invalid("batch is empty"));
     }
     if docs.len() > BATCH_DOCS_MAX {
         return Err(invalid(format!("batch of {} documents, limit {BATCH_DOCS_MAX}", docs.len())));
     }
-    let cfg = &coll.core.config;
+    let cfg = &core.config;
     let mut seen = HashSet::with_capacity(docs.len());
     for d in docs {
         validate::doc_id(&d.id)?;
@@ -119,18 +155,20 @@ fn encode_checked(collection_id: u64, docs: &[Document]) -> Result<Vec<u8>> {
 }
 
 /// The record may or may not have reached the disk: poison (never retry as if
-/// it were safe), hide the versions again and let later sequence numbers publish.
-fn abort(coll: &CollectionInner, seq: u64, ids: &[String], e: &Error) {
+/// it were safe), hide the versions again and let later sequence numbers
+/// publish. `ids` pairs each id with the change the write made to the live count.
+fn abort(coll: &CollectionInner, t: &Tables, seq: u64, ids: &[(String, i64)], e: &Error) {
     coll.db.poison(format!("WAL write of seq {seq} failed: {e}"));
-    for id in ids {
-        coll.core.memtable.undo(seq, id);
+    for (id, delta) in ids {
+        t.active.undo(seq, id);
+        t.unsupersede_below_active(id, seq);
+        coll.core.live.fetch_sub(*delta, Ordering::Relaxed);
     }
     coll.db.visibility.finish(seq);
 }
 
 /// Links new rows into the graph, using every core for large batches.
-fn index_rows(coll: &CollectionInner, rows: &[u32]) {
-    let mem = &coll.core.memtable;
+pub(crate) fn index_rows(mem: &Memtable, rows: &[u32]) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if rows.len() < 64 || threads == 1 {
         rows.iter().for_each(|&r| mem.index_row(r));

@@ -52,17 +52,36 @@ fn reopen_restores_collections_configs_and_documents() {
     assert!(a.get("200").unwrap().unwrap().version > before, "sequence numbers keep increasing after reopen");
 }
 
+/// The files of an open database, copied as a crash would leave them
+/// (every acknowledged write is in the OS; nothing was flushed or closed).
+fn crash_image(src: &std::path::Path, dst: &std::path::Path) {
+    for sub in ["", "wal", "segments"] {
+        std::fs::create_dir_all(dst.join(sub)).unwrap();
+        for e in std::fs::read_dir(src.join(sub)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), dst.join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
+}
+
+/// A crash image of a database holding 20 single inserts, all in the WAL.
+fn crashed_with_20_inserts() -> tempfile::TempDir {
+    let live = tempfile::tempdir().unwrap();
+    let db = Db::open(live.path(), Options::default().dimension(4).durability(Durability::Sync)).unwrap();
+    let c = db.collection("c").unwrap();
+    for i in 0..20u64 {
+        c.insert(Document::new(format!("{i}"), vector(i, 4))).unwrap();
+    }
+    let image = tempfile::tempdir().unwrap();
+    crash_image(live.path(), image.path());
+    image
+}
+
 #[test]
 fn torn_wal_tail_is_truncated_and_the_database_opens() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let db = Db::open(dir.path(), Options::default().dimension(4).durability(Durability::Sync)).unwrap();
-        let c = db.collection("c").unwrap();
-        for i in 0..20u64 {
-            c.insert(Document::new(format!("{i}"), vector(i, 4))).unwrap();
-        }
-        db.close().unwrap();
-    }
+    let dir = crashed_with_20_inserts();
     let wal = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().path()).max().unwrap();
     let len = std::fs::metadata(&wal).unwrap().len();
     // Cut the last record in half, as a crash during its write would.
@@ -83,15 +102,7 @@ fn torn_wal_tail_is_truncated_and_the_database_opens() {
 
 #[test]
 fn flipped_byte_in_durable_wal_data_is_corruption_not_silence() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let db = Db::open(dir.path(), Options::default().dimension(4)).unwrap();
-        let c = db.collection("c").unwrap();
-        for i in 0..20u64 {
-            c.insert(Document::new(format!("{i}"), vector(i, 4))).unwrap();
-        }
-        db.close().unwrap();
-    }
+    let dir = crashed_with_20_inserts();
     let wal = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().path()).max().unwrap();
     let mut bytes = std::fs::read(&wal).unwrap();
     bytes[100] ^= 0x40; // inside the first record, which later records prove was fsynced

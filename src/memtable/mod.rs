@@ -12,7 +12,7 @@
 mod chain;
 mod row;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
@@ -29,8 +29,10 @@ pub(crate) struct Memtable {
     rows: boxcar::Vec<Row>,
     chains: SkipMap<Arc<str>, Mutex<chain::Chain>>,
     graph: Hnsw,
-    live: AtomicI64,
     bytes: AtomicU64,
+    /// Smallest seq applied here (`u64::MAX` while empty): WAL records below
+    /// it are not needed for this memtable.
+    min_seq: AtomicU64,
 }
 
 /// Where an id stands, counting writes not yet visible (writers check this).
@@ -47,8 +49,8 @@ impl Memtable {
             rows: boxcar::Vec::new(),
             chains: SkipMap::new(),
             graph: Hnsw::new(dimension, metric, hnsw_params),
-            live: AtomicI64::new(0),
             bytes: AtomicU64::new(0),
+            min_seq: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -59,32 +61,71 @@ impl Memtable {
         chain.newest().map(|v| Latest { seq: v.seq, live: v.row.is_some() })
     }
 
-    /// Appends a put at `seq`; returns the new row (its graph node id). The row
-    /// is invisible until the caller publishes `seq`.
-    pub fn apply_put(&self, seq: u64, doc: Document) -> u32 {
+    /// Appends a put at `seq`; returns the new row (its graph node id) and
+    /// whether this memtable already held a version of the id (if not, an
+    /// older layer's version must be superseded by the caller). The row is
+    /// invisible until the caller publishes `seq`.
+    pub fn apply_put(&self, seq: u64, doc: Document) -> (u32, bool) {
         let id: Arc<str> = Arc::from(doc.id.as_str());
         self.bytes.fetch_add(row::approx_bytes(&doc) as u64, Ordering::Relaxed);
         let row = self.rows.push(Row::new(seq, id.clone(), doc.vector, doc.metadata));
         let row = u32::try_from(row).expect("memtable row count exceeds u32");
-        self.push_version(id, Version { seq, row: Some(row) });
-        row
+        let had = self.push_version(id, Version { seq, row: Some(row) });
+        (row, had)
     }
 
-    /// Appends a tombstone at `seq`.
-    pub fn apply_delete(&self, seq: u64, id: &str) {
-        self.push_version(Arc::from(id), Version { seq, row: None });
+    /// Appends a tombstone at `seq`; returns whether this memtable already held the id.
+    pub fn apply_delete(&self, seq: u64, id: &str) -> bool {
+        self.bytes.fetch_add(64 + id.len() as u64, Ordering::Relaxed);
+        self.push_version(Arc::from(id), Version { seq, row: None })
     }
 
-    fn push_version(&self, id: Arc<str>, v: Version) {
+    fn push_version(&self, id: Arc<str>, v: Version) -> bool {
+        self.min_seq.fetch_min(v.seq, Ordering::Relaxed);
         let entry = self.chains.get_or_insert_with(id, || Mutex::new(chain::Chain::default()));
         let mut chain = entry.value().lock();
-        let was_live = chain.newest().is_some_and(|n| n.row.is_some());
+        let had = chain.newest().is_some();
         if let Some(prev) = chain.newest().and_then(|n| n.row) {
             self.rows[prev as usize].superseded_at.store(v.seq, Ordering::Release);
         }
-        let is_live = v.row.is_some();
         chain.push(v);
-        self.live.fetch_add(is_live as i64 - was_live as i64, Ordering::Relaxed);
+        had
+    }
+
+    /// The newest version of `id` if its row is current, for superseding it
+    /// from a newer layer.
+    pub fn supersede(&self, id: &str, seq: u64) -> Option<Latest> {
+        let entry = self.chains.get(id)?;
+        let chain = entry.value().lock();
+        let newest = chain.newest()?;
+        if let Some(row) = newest.row {
+            self.rows[row as usize].superseded_at.fetch_min(seq, Ordering::AcqRel);
+        }
+        Some(Latest { seq: newest.seq, live: newest.row.is_some() })
+    }
+
+    /// Undoes `supersede(id, seq)`.
+    pub fn unsupersede(&self, id: &str, seq: u64) {
+        let Some(entry) = self.chains.get(id) else { return };
+        let chain = entry.value().lock();
+        if let Some(row) = chain.newest().and_then(|n| n.row) {
+            let _ = self.rows[row as usize].superseded_at.compare_exchange(
+                seq,
+                u64::MAX,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// The newest version of every id, in id order (what a flush writes).
+    pub fn newest_versions(&self) -> impl Iterator<Item = (Arc<str>, Version)> + '_ {
+        self.chains.iter().filter_map(|e| Some((e.key().clone(), e.value().lock().newest()?)))
+    }
+
+    /// The version of `id` a snapshot at `s` sees, if this memtable has one.
+    pub fn version_at(&self, id: &str, s: u64) -> Option<Version> {
+        self.chains.get(id)?.value().lock().visible_at(s)
     }
 
     /// Removes the version written at `seq` (a write whose WAL record failed).
@@ -92,7 +133,6 @@ impl Memtable {
     pub fn undo(&self, seq: u64, id: &str) {
         let Some(entry) = self.chains.get(id) else { return };
         let mut chain = entry.value().lock();
-        let was_live = chain.newest().is_some_and(|n| n.row.is_some());
         let Some((removed, prev, next)) = chain.remove(seq) else { return };
         if let Some(prev_row) = prev.and_then(|p| p.row) {
             let until = next.map_or(u64::MAX, |n| n.seq);
@@ -102,21 +142,12 @@ impl Memtable {
             // The row stays allocated (rows are append-only) but can never be visible.
             self.rows[row as usize].superseded_at.store(0, Ordering::Release);
         }
-        let is_live = chain.newest().is_some_and(|n| n.row.is_some());
-        self.live.fetch_add(is_live as i64 - was_live as i64, Ordering::Relaxed);
     }
 
     /// Links the row's vector into the graph; it must not be published before this returns.
     pub fn index_row(&self, row: u32) {
         let r = &self.rows[row as usize];
         self.graph.insert_at(row, &r.index_vector(self.graph.metric()));
-    }
-
-    /// The document `id` as of snapshot `s`.
-    pub fn get(&self, id: &str, s: u64) -> Option<Document> {
-        let entry = self.chains.get(id)?;
-        let version = entry.value().lock().visible_at(s)?;
-        version.row.map(|row| self.rows[row as usize].document(version.seq))
     }
 
     /// The row, by row number.
@@ -134,14 +165,19 @@ impl Memtable {
         self.rows.iter().map(|(i, r)| (i as u32, r))
     }
 
-    /// Live documents counting not-yet-visible writes.
-    pub fn live(&self) -> u64 {
-        self.live.load(Ordering::Relaxed).max(0) as u64
+    /// Documents visible at snapshot `s` whose version lives here.
+    pub fn live_at(&self, s: u64) -> u64 {
+        self.rows.iter().filter(|(_, r)| r.visible_at(s)).count() as u64
     }
 
-    /// Live documents at snapshot `s` (exact; walks every chain).
-    pub fn live_at(&self, s: u64) -> u64 {
-        self.chains.iter().filter(|e| e.value().lock().visible_at(s).is_some_and(|v| v.row.is_some())).count() as u64
+    /// Smallest seq applied here, if any.
+    pub fn min_seq(&self) -> Option<u64> {
+        Some(self.min_seq.load(Ordering::Relaxed)).filter(|&s| s != u64::MAX)
+    }
+
+    /// True if no write was ever applied.
+    pub fn is_empty(&self) -> bool {
+        self.chains.is_empty()
     }
 
     pub fn graph(&self) -> &Hnsw {

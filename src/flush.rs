@@ -1,0 +1,187 @@
+//! Flush: a full memtable is frozen (still searchable) and written to an
+//! immutable segment file in the background while a fresh memtable takes
+//! writes; then the manifest records the segment, the frozen memtable is
+//! swapped out and covered WAL files are deleted.
+//!
+//! Crash safety: the segment is written under a temp name and renamed; it is
+//! part of the database only once the manifest edit naming it is durable.
+//! Files not named by the manifest are deleted at open. Until the manifest
+//! moves `flushed_seq`, the WAL still holds every write of the memtable.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use vego_manifest::SegmentEntry;
+
+use crate::collection::{CollectionCore, CollectionInner};
+use crate::db::DbShared;
+use crate::memtable::Memtable;
+use crate::segment::build::{self, RowIn, SegmentIn};
+use crate::segment::reader::Segment;
+use crate::segment::writer::write_file_atomically;
+use crate::tables::{Frozen, Tables};
+use crate::Result;
+
+/// File name of segment `file_id`.
+pub(crate) fn segment_file_name(file_id: u64) -> String {
+    format!("{file_id:020}.vseg")
+}
+
+/// Freezes the active memtable if it outgrew `memtable_bytes`, and flushes it
+/// on a background thread.
+pub(crate) fn maybe_freeze(coll: &Arc<CollectionInner>) {
+    let limit = coll.core.config.memtable_bytes;
+    if coll.core.tables.load().active.data_bytes() < limit {
+        return;
+    }
+    if !freeze_if(coll, |m| m.data_bytes() >= limit) {
+        return;
+    }
+    let job = coll.clone();
+    let handle = std::thread::Builder::new().name("vego-flush".into()).spawn(move || {
+        // A failed flush leaves the frozen memtable in place (its writes are
+        // still in the WAL); the next flush retries it.
+        let _ = flush_frozen(&job);
+    });
+    if let Ok(h) = handle {
+        coll.db.flushers.lock().push(h);
+    }
+}
+
+/// Freezes the active memtable (if it holds anything).
+pub(crate) fn freeze(coll: &CollectionInner) {
+    freeze_core(&coll.db, &coll.core);
+}
+
+pub(crate) fn freeze_core(db: &DbShared, core: &CollectionCore) {
+    freeze_core_if(db, core, |m| !m.is_empty());
+}
+
+fn freeze_if(coll: &CollectionInner, cond: impl Fn(&Memtable) -> bool) -> bool {
+    freeze_core_if(&coll.db, &coll.core, cond)
+}
+
+fn freeze_core_if(db: &DbShared, core: &CollectionCore, cond: impl Fn(&Memtable) -> bool) -> bool {
+    let w = db.write.lock();
+    let t = core.tables.load_full();
+    if !cond(&t.active) {
+        return false;
+    }
+    let mut frozen = vec![Frozen { mem: t.active.clone(), max_seq: w.next_seq - 1 }];
+    frozen.extend(t.frozen.iter().cloned());
+    core.tables.store(Arc::new(Tables { active: Arc::new(core.new_memtable()), frozen, segments: t.segments.clone() }));
+    true
+}
+
+/// Writes every frozen memtable of the collection to a segment, oldest first.
+pub(crate) fn flush_frozen(coll: &CollectionInner) -> Result<()> {
+    flush_frozen_core(&coll.db, &coll.core)
+}
+
+pub(crate) fn flush_frozen_core(db: &DbShared, core: &CollectionCore) -> Result<()> {
+    let _one_at_a_time = core.flush_lock.lock();
+    while let Some(f) = core.tables.load().frozen.last().cloned() {
+        if core.dropped.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        flush_one(db, core, &f)?;
+    }
+    Ok(())
+}
+
+fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
+    db.visibility.wait_visible(f.max_seq);
+    let (mem_rows, tombstones) = newest_versions(&f.mem);
+    let mem = &f.mem;
+    let input = SegmentIn {
+        dimension: core.config.dimension as u32,
+        metric: crate::wal_glue::distance_code(core.config.distance),
+        rows: mem_rows
+            .iter()
+            .map(|&r| {
+                let row = mem.row(r);
+                RowIn { id: &row.id, seq: row.seq, vector: &row.vector, metadata: &row.metadata }
+            })
+            .collect(),
+        tombstones: tombstones.iter().map(|(id, seq)| (id.as_ref(), *seq)).collect(),
+        extra: Vec::new(),
+    };
+    let bytes = build::encode(&input);
+    let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
+    let path = core.segments_dir.join(segment_file_name(file_id));
+    write_file_atomically(&path, &bytes)?;
+    let seg = Arc::new(Segment::open(&path)?);
+    let entry = SegmentEntry {
+        file_id,
+        rows: seg.header.rows,
+        bytes: bytes.len() as u64,
+        min_seq: seg.header.min_seq,
+        max_seq: seg.header.max_seq,
+    };
+    let edit = db.manifest.edit(|s| {
+        let c = s.collections.get_mut(&core.name).filter(|c| c.id == core.id);
+        let Some(c) = c else { return Err(vego_manifest::Error::Rejected("collection dropped".into())) };
+        c.segments.insert(0, entry.clone());
+        c.flushed_seq = c.flushed_seq.max(f.max_seq);
+        s.last_seq = s.last_seq.max(f.max_seq);
+        s.next_file_id = s.next_file_id.max(file_id + 1);
+        Ok(())
+    });
+    if let Err(e) = edit {
+        let _ = std::fs::remove_file(&path);
+        return match e {
+            vego_manifest::Error::Rejected(_) => Ok(()),
+            e => Err(e.into()),
+        };
+    }
+    install(db, core, f, seg, &mem_rows);
+    checkpoint_wal(db)
+}
+
+/// The rows (in memtable order) and tombstones a flush writes.
+fn newest_versions(mem: &Memtable) -> (Vec<u32>, Vec<(Arc<str>, u64)>) {
+    let mut rows = Vec::new();
+    let mut tombstones = Vec::new();
+    for (id, v) in mem.newest_versions() {
+        match v.row {
+            Some(r) => rows.push(r),
+            None => tombstones.push((id, v.seq)),
+        }
+    }
+    rows.sort_unstable();
+    (rows, tombstones)
+}
+
+/// Swaps the frozen memtable for its segment, carrying over which rows newer
+/// writes have superseded (under the write lock, so none slips between).
+fn install(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, mem_rows: &[u32]) {
+    let _w = db.write.lock();
+    for (seg_row, &mem_row) in mem_rows.iter().enumerate() {
+        let at = f.mem.row(mem_row).superseded_at.load(Ordering::Acquire);
+        if at != u64::MAX {
+            seg.supersede(seg_row as u32, at);
+        }
+    }
+    let t = core.tables.load_full();
+    let frozen = t.frozen.iter().filter(|x| !Arc::ptr_eq(&x.mem, &f.mem)).cloned().collect();
+    let mut segments = vec![seg];
+    segments.extend(t.segments.iter().cloned());
+    core.tables.store(Arc::new(Tables { active: t.active.clone(), frozen, segments }));
+}
+
+/// Deletes WAL files whose every record is in a segment (or belongs to a
+/// dropped collection).
+pub(crate) fn checkpoint_wal(db: &DbShared) -> Result<()> {
+    let (seq, wal) = {
+        let w = db.write.lock();
+        let Some(wal) = w.wal.clone() else { return Ok(()) };
+        let unflushed = db.cores.read().values().filter_map(|c| oldest_unflushed(c)).min();
+        (unflushed.map_or(w.next_seq - 1, |s| s - 1), wal)
+    };
+    wal.checkpoint(seq)
+}
+
+fn oldest_unflushed(core: &CollectionCore) -> Option<u64> {
+    let t = core.tables.load();
+    std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem)).filter_map(|m| m.min_seq()).min()
+}

@@ -1,0 +1,94 @@
+//! Turns the newest versions of a frozen memtable into segment bytes.
+
+use std::collections::BTreeMap;
+
+use super::format::Header;
+use super::id_index;
+use super::writer::SegmentBuilder;
+use crate::codec::Writer;
+use crate::hnsw::normalize;
+
+/// Metric code of cosine in segment headers.
+pub(crate) const COSINE: u8 = 1;
+use crate::Value;
+
+/// One document row of a segment being built.
+pub(crate) struct RowIn<'a> {
+    pub id: &'a str,
+    pub seq: u64,
+    pub vector: &'a [f32],
+    pub metadata: &'a BTreeMap<String, Value>,
+}
+
+/// Everything a segment file holds.
+pub(crate) struct SegmentIn<'a> {
+    pub dimension: u32,
+    pub metric: u8,
+    pub rows: Vec<RowIn<'a>>,
+    /// Deleted ids and the seq of their delete.
+    pub tombstones: Vec<(&'a str, u64)>,
+    /// Extra named sections (the graph).
+    pub extra: Vec<(String, Vec<u8>)>,
+}
+
+pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
+    let entries = input.rows.len() + input.tombstones.len();
+    let seqs: Vec<u64> = input.rows.iter().map(|r| r.seq).chain(input.tombstones.iter().map(|t| t.1)).collect();
+    let header = Header {
+        dimension: input.dimension,
+        metric: input.metric,
+        rows: input.rows.len() as u64,
+        tombstones: input.tombstones.len() as u64,
+        min_seq: seqs.iter().copied().min().unwrap_or(0),
+        max_seq: seqs.iter().copied().max().unwrap_or(0),
+    };
+    let mut b = SegmentBuilder::new(&header);
+    let ids: Vec<&str> = input.rows.iter().map(|r| r.id).chain(input.tombstones.iter().map(|t| t.0)).collect();
+    debug_assert_eq!(ids.len(), entries);
+    b.section("ids", &offsets_and_bytes(ids.iter().map(|s| s.as_bytes()), entries));
+    b.pod_section("seqs", &seqs);
+    let mut vectors = Vec::with_capacity(input.rows.len() * input.dimension as usize);
+    for r in &input.rows {
+        assert_eq!(r.vector.len(), input.dimension as usize, "segment row dimension");
+        vectors.extend_from_slice(r.vector);
+    }
+    if input.metric == COSINE {
+        // Search compares unit vectors; documents keep the caller's vector.
+        b.pod_section("raw_vectors", &vectors);
+        for v in vectors.chunks_exact_mut(input.dimension as usize) {
+            normalize(v);
+        }
+    }
+    b.pod_section("vectors", &vectors);
+    b.pod_section("id_index", &id_index::build(ids.iter().copied()));
+    let metadata: Vec<Vec<u8>> = input
+        .rows
+        .iter()
+        .map(|r| {
+            let mut w = Writer::default();
+            w.metadata(r.metadata);
+            w.buf
+        })
+        .collect();
+    b.section("metadata", &offsets_and_bytes(metadata.iter().map(Vec::as_slice), input.rows.len()));
+    for (name, bytes) in &input.extra {
+        b.section(name.clone(), bytes);
+    }
+    b.finish()
+}
+
+/// `n + 1` u64 offsets (relative to the data) followed by the concatenated items.
+fn offsets_and_bytes<'a>(items: impl Iterator<Item = &'a [u8]>, n: usize) -> Vec<u8> {
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut data = Vec::new();
+    offsets.push(0u64);
+    for item in items {
+        data.extend_from_slice(item);
+        offsets.push(data.len() as u64);
+    }
+    assert_eq!(offsets.len(), n + 1);
+    let mut out = Vec::with_capacity(offsets.len() * 8 + data.len());
+    out.extend_from_slice(bytemuck::cast_slice(&offsets));
+    out.extend_from_slice(&data);
+    out
+}

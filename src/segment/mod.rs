@@ -1,0 +1,13 @@
+//! Immutable segment files: what a flushed memtable becomes.
+//!
+//! A segment holds the newest version (as of its flush) of each document it
+//! covers — ids, sequence numbers, vectors, metadata columns, its own HNSW
+//! graph — plus tombstones for deleted ids, and an id → row hash index.
+//! Files never change after they are written; which rows are still current
+//! is runtime state (`superseded_at`, set as newer versions arrive).
+
+pub(crate) mod build;
+pub(crate) mod format;
+pub(crate) mod id_index;
+pub(crate) mod reader;
+pub(crate) mod writer;

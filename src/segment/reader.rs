@@ -1,0 +1,232 @@
+//! An open segment: the file mapped into memory, validated, with accessors
+//! for ids, sequence numbers, vectors and the id index, plus the runtime
+//! `superseded_at` state of its rows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use memmap2::Mmap;
+
+use super::format::{self, corrupt, Header, SectionEntry};
+use super::id_index;
+use crate::codec::Reader;
+use crate::error::io_err;
+use crate::{Result, Value};
+
+/// Sections checked when the segment opens (search needs them at once);
+/// the others are checked on first use.
+const EAGER: &[&str] = &["seqs", "vectors", "id_index"];
+
+pub(crate) struct Segment {
+    path: PathBuf,
+    map: Mmap,
+    pub header: Header,
+    sections: HashMap<String, SectionEntry>,
+    verified: HashMap<String, OnceLock<std::result::Result<(), String>>>,
+    /// Per document row: seq of the version that replaced or deleted it; `u64::MAX` while current.
+    superseded_at: Box<[AtomicU64]>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("path", &self.path).field("header", &self.header).finish_non_exhaustive()
+    }
+}
+
+impl Segment {
+    /// Maps and validates the file: header, section table, and the checksums
+    /// of the sections search needs. Never panics on bad bytes.
+    pub fn open(path: &Path) -> Result<Segment> {
+        let file = File::open(path).map_err(io_err(path))?;
+        // SAFETY: segment files are immutable once renamed into place; this
+        // process never writes them and the database lock keeps other Vego
+        // processes out. (Another program truncating the file would make
+        // accesses fault; that is outside what any mmap-based store can defend.)
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
+        let header = format::decode_header(path, &map)?;
+        let sections: HashMap<String, SectionEntry> =
+            format::decode_footer(path, &map)?.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
+        let rows = usize::try_from(header.rows).map_err(|_| corrupt(path, 24, "row count"))?;
+        let superseded_at = (0..rows).map(|_| AtomicU64::new(u64::MAX)).collect();
+        let seg = Segment { path: path.to_path_buf(), map, header, sections, verified, superseded_at };
+        for name in EAGER {
+            seg.section(name)?;
+        }
+        seg.validate_shapes()?;
+        Ok(seg)
+    }
+
+    fn entries(&self) -> u64 {
+        self.header.rows + self.header.tombstones
+    }
+
+    fn validate_shapes(&self) -> Result<()> {
+        let n = self.entries();
+        let dim = self.header.dimension as u64;
+        let expect = |name: &str, len: u64| -> Result<()> {
+            let s = self.entry(name)?;
+            if s.len != len {
+                return Err(corrupt(
+                    &self.path,
+                    s.offset,
+                    format!("section {name} is {} bytes, expected {len}", s.len),
+                ));
+            }
+            Ok(())
+        };
+        expect("seqs", n * 8)?;
+        expect("vectors", self.header.rows * dim * 4)?;
+        expect("id_index", id_index::capacity(n as usize) as u64 * 4)?;
+        let ids = self.entry("ids")?;
+        if ids.len < (n + 1) * 8 {
+            return Err(corrupt(&self.path, ids.offset, "ids section shorter than its offsets"));
+        }
+        Ok(())
+    }
+
+    fn entry(&self, name: &str) -> Result<&SectionEntry> {
+        self.sections.get(name).ok_or_else(|| corrupt(&self.path, 0, format!("section {name} missing")))
+    }
+
+    /// The bytes of a section, checksum-verified (once).
+    pub fn section(&self, name: &str) -> Result<&[u8]> {
+        let s = self.entry(name)?;
+        let bytes = &self.map[s.offset as usize..(s.offset + s.len) as usize];
+        let state = self.verified[name].get_or_init(|| {
+            if crc32c::crc32c(bytes) == s.crc {
+                Ok(())
+            } else {
+                Err(format!("section {name} checksum mismatch"))
+            }
+        });
+        match state {
+            Ok(()) => Ok(bytes),
+            Err(detail) => Err(corrupt(&self.path, s.offset, detail.clone())),
+        }
+    }
+
+    fn pod<T: bytemuck::Pod>(&self, name: &str) -> Result<&[T]> {
+        let bytes = self.section(name)?;
+        bytemuck::try_cast_slice(bytes).map_err(|e| corrupt(&self.path, self.sections[name].offset, format!("{e:?}")))
+    }
+
+    /// Sequence numbers of all entries (documents, then tombstones).
+    pub fn seqs(&self) -> &[u64] {
+        self.pod("seqs").expect("verified at open")
+    }
+
+    /// All vectors, row-major.
+    pub fn vectors(&self) -> &[f32] {
+        self.pod("vectors").expect("verified at open")
+    }
+
+    /// The vector of document row `row` as search compares it (unit length for cosine).
+    pub fn vector(&self, row: u32) -> &[f32] {
+        let d = self.header.dimension as usize;
+        &self.vectors()[row as usize * d..(row as usize + 1) * d]
+    }
+
+    /// The vector of document row `row` exactly as it was written.
+    pub fn raw_vector(&self, row: u32) -> Result<&[f32]> {
+        if !self.sections.contains_key("raw_vectors") {
+            return Ok(self.vector(row));
+        }
+        let all: &[f32] = self.pod("raw_vectors")?;
+        let d = self.header.dimension as usize;
+        all.get(row as usize * d..(row as usize + 1) * d)
+            .ok_or_else(|| corrupt(&self.path, self.sections["raw_vectors"].offset, "raw_vectors too short"))
+    }
+
+    /// The stored document of row `row` (the version is its seq).
+    pub fn document(&self, row: u32, with_vector: bool) -> Result<crate::Document> {
+        Ok(crate::Document {
+            id: self.id(row)?.to_owned(),
+            vector: if with_vector { self.raw_vector(row)?.to_vec() } else { Vec::new() },
+            metadata: self.metadata(row)?,
+            version: self.seqs()[row as usize],
+        })
+    }
+
+    /// Item `i` of an offsets-and-bytes section holding `n` items.
+    fn item(&self, name: &str, n: usize, i: usize) -> Result<(&[u8], u64)> {
+        let bytes = self.section(name)?;
+        let base = self.sections[name].offset;
+        let Some(offsets) = bytes.get(..(n + 1) * 8).and_then(|b| bytemuck::try_cast_slice::<u8, u64>(b).ok()) else {
+            return Err(corrupt(&self.path, base, format!("section {name} offsets unreadable")));
+        };
+        let data = &bytes[(n + 1) * 8..];
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let at = base + (n as u64 + 1) * 8 + start as u64;
+        if start > end || end > data.len() {
+            return Err(corrupt(&self.path, at, format!("{name} item {i} out of range")));
+        }
+        Ok((&data[start..end], at))
+    }
+
+    /// Id of entry `e` (document row or tombstone).
+    pub fn id(&self, e: u32) -> Result<&str> {
+        let (bytes, at) = self.item("ids", self.entries() as usize, e as usize)?;
+        std::str::from_utf8(bytes).map_err(|_| corrupt(&self.path, at, format!("id {e} is not UTF-8")))
+    }
+
+    /// Metadata of document row `row`.
+    pub fn metadata(&self, row: u32) -> Result<BTreeMap<String, Value>> {
+        let (bytes, at) = self.item("metadata", self.header.rows as usize, row as usize)?;
+        let mut r = Reader::new(bytes);
+        let m = r.metadata().map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
+        if r.remaining() != 0 {
+            return Err(corrupt(&self.path, at, "trailing metadata bytes"));
+        }
+        Ok(m)
+    }
+
+    /// The entry holding `id`, if any.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        let slots: &[u32] = self.pod("id_index").expect("verified at open");
+        id_index::lookup(slots, id, |e| if (e as u64) < self.entries() { self.id(e).ok() } else { None })
+    }
+
+    /// Is entry `e` a tombstone?
+    pub fn is_tombstone(&self, e: u32) -> bool {
+        e as u64 >= self.header.rows
+    }
+
+    /// Document rows.
+    pub fn rows(&self) -> u32 {
+        self.header.rows as u32
+    }
+
+    /// Is document row `row` the version a snapshot at `s` sees?
+    #[inline]
+    pub fn visible_at(&self, row: u32, s: u64) -> bool {
+        self.seqs()[row as usize] <= s && s < self.superseded_at[row as usize].load(Ordering::Acquire)
+    }
+
+    /// Records that `row` was replaced or deleted at `seq` (keeps the earliest).
+    pub fn supersede(&self, row: u32, seq: u64) {
+        self.superseded_at[row as usize].fetch_min(seq, Ordering::AcqRel);
+    }
+
+    /// Undoes `supersede(row, seq)` (a write that failed).
+    pub fn unsupersede(&self, row: u32, seq: u64) {
+        let _ = self.superseded_at[row as usize].compare_exchange(seq, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Is document row `row` current (not replaced or deleted)?
+    pub fn is_current(&self, row: u32) -> bool {
+        self.superseded_at[row as usize].load(Ordering::Acquire) == u64::MAX
+    }
+
+    /// File size in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
