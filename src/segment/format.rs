@@ -170,7 +170,7 @@ pub(crate) fn decode_footer(file: &Path, bytes: &[u8]) -> Result<Vec<SectionEntr
         };
         let ok = s.name.len() <= SECTION_NAME_BYTES_MAX
             && s.offset >= HEADER_BYTES as u64
-            && s.offset % SECTION_ALIGN as u64 == 0
+            && s.offset.is_multiple_of(SECTION_ALIGN as u64)
             && s.offset.checked_add(s.len).is_some_and(|e| e <= table_offset);
         if !ok {
             return Err(corrupt(file, table_offset, format!("section {:?} out of bounds", s.name)));

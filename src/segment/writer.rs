@@ -38,7 +38,7 @@ impl SegmentBuilder {
 
     /// Appends a section of plain-old-data values (u32/u64/f32), little-endian.
     pub fn pod_section<T: bytemuck::Pod>(&mut self, name: impl Into<String>, values: &[T]) {
-        assert!(cfg!(target_endian = "little"), "segment files are little-endian");
+        const { assert!(cfg!(target_endian = "little"), "segment files are little-endian") };
         self.section(name, bytemuck::cast_slice(values));
     }
 
