@@ -18,7 +18,7 @@ use crate::{Result, Value};
 
 /// Sections checked when the segment opens (search needs them at once);
 /// the others are checked on first use.
-const EAGER: &[&str] = &["seqs", "vectors", "id_index"];
+const EAGER: &[&str] = &["ids", "seqs", "vectors", "id_index"];
 
 pub(crate) struct Segment {
     path: PathBuf,
@@ -81,9 +81,9 @@ impl Segment {
         expect("seqs", n * 8)?;
         expect("vectors", self.header.rows * dim * 4)?;
         expect("id_index", id_index::capacity(n as usize) as u64 * 4)?;
-        let ids = self.entry("ids")?;
-        if ids.len < (n + 1) * 8 {
-            return Err(corrupt(&self.path, ids.offset, "ids section shorter than its offsets"));
+        // Ids are read on every lookup: check them all once, here.
+        for e in 0..n as u32 {
+            self.id(e)?;
         }
         Ok(())
     }
@@ -159,8 +159,9 @@ impl Segment {
             return Err(corrupt(&self.path, base, format!("section {name} offsets unreadable")));
         };
         let data = &bytes[(n + 1) * 8..];
-        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-        let at = base + (n as u64 + 1) * 8 + start as u64;
+        let (start, end) = (offsets[i], offsets[i + 1]);
+        let (start, end) = (usize::try_from(start).unwrap_or(usize::MAX), usize::try_from(end).unwrap_or(usize::MAX));
+        let at = base + (n as u64 + 1) * 8 + start.min(data.len()) as u64;
         if start > end || end > data.len() {
             return Err(corrupt(&self.path, at, format!("{name} item {i} out of range")));
         }

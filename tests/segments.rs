@@ -1,0 +1,266 @@
+//! Flush to immutable segments: nothing is lost across flushes and reopens,
+//! search spans segments and memtables, snapshots survive flushes, leftovers
+//! of a crashed flush are cleaned, and damaged segment bytes give typed errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{brute_force, vector};
+use vego::{CollectionConfig, Db, Distance, Document, Error, Filter, Options, SearchOptions, Value};
+
+fn open(dir: &Path) -> Db {
+    Db::open(dir, Options::default()).unwrap()
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+fn doc(i: u64, key: u64) -> Document {
+    Document::new(format!("d{i}"), vector(key, 8)).with("key", key as i64).with("tag", format!("t{}", i % 5))
+}
+
+#[test]
+fn flushes_updates_deletes_and_reopens_keep_every_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    {
+        let db = open(dir.path());
+        let c = db.create_collection("c", CollectionConfig::new(8)).unwrap();
+        for round in 0..4u64 {
+            c.insert_batch((round * 100..round * 100 + 100).map(|i| doc(i, i)).collect()).unwrap();
+            model.extend((round * 100..round * 100 + 100).map(|i| (i, i)));
+            for i in (0..round * 100).step_by(7) {
+                c.upsert(doc(i, i + 10_000 * (round + 1))).unwrap();
+                model.insert(i, i + 10_000 * (round + 1));
+            }
+            for i in (3..round * 100).step_by(11) {
+                if model.remove(&i).is_some() {
+                    assert!(c.delete(&format!("d{i}")).unwrap());
+                }
+            }
+            c.flush().unwrap();
+            assert_eq!(c.stats().segments, round + 1);
+        }
+        // Some writes stay in the memtable (and the WAL) at close.
+        c.upsert(doc(1, 77)).unwrap();
+        model.insert(1, 77);
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.len(), model.len());
+    assert_eq!(c.snapshot().len(), model.len());
+    for i in 0..400u64 {
+        let got = c.get(&format!("d{i}")).unwrap();
+        match model.get(&i) {
+            Some(&key) => {
+                let d = got.unwrap_or_else(|| panic!("d{i} lost"));
+                assert_eq!(d.vector, vector(key, 8));
+                assert_eq!(d.metadata["key"], Value::Int(key as i64));
+            }
+            None => assert!(got.is_none(), "d{i} was deleted"),
+        }
+    }
+    for (&i, &key) in model.iter().take(50) {
+        let hits = c.search(&vector(key, 8), 3).unwrap();
+        assert_eq!(hits[0].id, format!("d{i}"), "exact match across segments");
+        let ids: std::collections::HashSet<_> = hits.iter().map(|h| &h.id).collect();
+        assert_eq!(ids.len(), hits.len(), "one id, one hit");
+    }
+}
+
+#[test]
+fn search_across_segments_and_memtable_reaches_recall() {
+    let (data, queries) = match common::minilm(8_000, 100) {
+        Some(x) => x,
+        None => (common::clustered(8_000, 64, 40, 3), common::clustered(100, 64, 40, 4)),
+    };
+    let dim = data[0].len();
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let c = db.create_collection("r", CollectionConfig::new(dim).distance(Distance::Cosine)).unwrap();
+    for (b, chunk) in data.chunks(2_000).enumerate() {
+        c.insert_batch(
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    Document::new((b * 2_000 + j).to_string(), v.clone()).with("b", ((b * 2_000 + j) % 100) as i64)
+                })
+                .collect(),
+        )
+        .unwrap();
+        if b < 3 {
+            c.flush().unwrap();
+        }
+    }
+    assert_eq!(c.stats().segments, 3, "three segments plus a memtable");
+    for pct in [None, Some(1i64), Some(10), Some(50)] {
+        let mut found = 0;
+        for q in &queries {
+            let matching: Vec<usize> = (0..data.len()).filter(|i| pct.is_none_or(|p| ((i % 100) as i64) < p)).collect();
+            let subset: Vec<Vec<f32>> = matching.iter().map(|&i| data[i].clone()).collect();
+            let truth: Vec<usize> =
+                brute_force(&subset, q, 10, Distance::Cosine).into_iter().map(|j| matching[j]).collect();
+            let mut opts = SearchOptions::new(10);
+            if let Some(p) = pct {
+                opts = opts.filter(Filter::lt("b", p));
+            }
+            let hits = c.search_with(q, &opts).unwrap();
+            assert_eq!(hits.len(), 10);
+            found += hits.iter().filter(|h| truth.contains(&h.id.parse().unwrap())).count();
+        }
+        let recall = found as f64 / (10 * queries.len()) as f64;
+        eprintln!("filter {pct:?}: recall@10 = {recall:.4}");
+        assert!(recall >= 0.95, "filter {pct:?}: recall@10 = {recall}");
+    }
+}
+
+#[test]
+fn snapshot_taken_before_a_flush_keeps_its_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let c = db.create_collection("s", CollectionConfig::new(8)).unwrap();
+    c.insert(doc(1, 1)).unwrap();
+    c.flush().unwrap();
+    c.update(doc(1, 2)).unwrap();
+    let snap = c.snapshot();
+    c.update(doc(1, 3)).unwrap(); // superseded within the same memtable
+    c.delete("d1").unwrap();
+    c.insert(doc(2, 5)).unwrap();
+    c.flush().unwrap();
+    assert_eq!(snap.get("d1").unwrap().unwrap().vector, vector(2, 8));
+    assert!(snap.get("d2").unwrap().is_none());
+    assert_eq!(snap.len(), 1);
+    assert_eq!(snap.search(&vector(2, 8), 5).unwrap()[0].id, "d1");
+    assert!(c.get("d1").unwrap().is_none());
+    assert_eq!(c.snapshot().len(), 1);
+}
+
+#[test]
+fn memtable_over_its_size_is_flushed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let c = db.create_collection("auto", CollectionConfig::new(64).memtable_bytes(1 << 20)).unwrap();
+    for b in 0..12u64 {
+        c.insert_batch((b * 500..b * 500 + 500).map(|i| Document::new(i.to_string(), vector(i, 64))).collect())
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.stats().segments == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(c.stats().segments >= 1, "a 1 MiB memtable holding 1.5 MiB must have been flushed");
+    assert_eq!(c.len(), 6_000);
+    for i in (0..6_000u64).step_by(97) {
+        assert_eq!(c.get(&i.to_string()).unwrap().unwrap().vector, vector(i, 64));
+    }
+    drop(c);
+    db.close().unwrap();
+    let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    assert_eq!(wal_files, 1, "close flushed everything and the checkpoint removed covered logs");
+}
+
+#[test]
+fn leftovers_of_a_crashed_flush_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let c = db.create_collection("c", CollectionConfig::new(8)).unwrap();
+        c.insert(doc(1, 1)).unwrap();
+        db.close().unwrap();
+    }
+    let real = segment_files(dir.path());
+    assert_eq!(real.len(), 1);
+    let seg = dir.path().join("segments");
+    std::fs::write(seg.join("00000000000000000099.vseg.tmp"), b"half a segment").unwrap();
+    std::fs::copy(&real[0], seg.join("00000000000000000098.vseg")).unwrap(); // written, never recorded
+    let db = open(dir.path());
+    assert_eq!(segment_files(dir.path()), real);
+    assert_eq!(db.collection("c").unwrap().get("d1").unwrap().unwrap().vector, vector(1, 8));
+}
+
+#[test]
+fn dropped_collection_files_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let c = db.create_collection("gone", CollectionConfig::new(8)).unwrap();
+    c.insert(doc(1, 1)).unwrap();
+    c.flush().unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    db.drop_collection("gone").unwrap();
+    assert!(segment_files(dir.path()).is_empty());
+}
+
+/// Byte ranges of each section, read from the segment's section table.
+fn sections(path: &Path) -> Vec<(String, u64, u64)> {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.len();
+    let table_offset = u64::from_le_bytes(bytes[end - 24..end - 16].try_into().unwrap()) as usize;
+    let mut at = table_offset;
+    let n = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    at += 4;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let len = u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
+        let name = String::from_utf8(bytes[at + 2..at + 2 + len].to_vec()).unwrap();
+        at += 2 + len;
+        let off = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let slen = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+        at += 20;
+        out.push((name, off, slen));
+    }
+    out
+}
+
+#[test]
+fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
+    let pristine = tempfile::tempdir().unwrap();
+    {
+        let db = open(pristine.path());
+        let c = db.create_collection("c", CollectionConfig::new(8).distance(Distance::Cosine)).unwrap();
+        c.insert_batch((1..50u64).map(|i| doc(i, i)).collect()).unwrap();
+        c.delete("d7").unwrap();
+        db.close().unwrap();
+    }
+    let file = segment_files(pristine.path()).remove(0);
+    let len = std::fs::metadata(&file).unwrap().len();
+    let mut places: Vec<(String, u64)> = sections(&file).into_iter().map(|(n, off, l)| (n, off + l / 2)).collect();
+    places.push(("header".into(), 20));
+    places.push(("section table".into(), len - 40));
+    places.push(("trailer".into(), len - 4));
+    for (what, at) in places {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["", "segments", "wal"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            for e in std::fs::read_dir(pristine.path().join(sub)).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_file() {
+                    std::fs::copy(e.path(), dir.path().join(sub).join(e.file_name())).unwrap();
+                }
+            }
+        }
+        let target = dir.path().join("segments").join(file.file_name().unwrap());
+        let mut bytes = std::fs::read(&target).unwrap();
+        bytes[at as usize] ^= 0x10;
+        std::fs::write(&target, bytes).unwrap();
+        let outcome = Db::open(dir.path(), Options::default()).and_then(|db| {
+            let c = db.collection("c")?;
+            for i in 1..50u64 {
+                c.get(&format!("d{i}"))?;
+            }
+            c.search(&vector(3, 8), 10)?;
+            c.search_with(&vector(3, 8), &SearchOptions::new(5).filter(Filter::eq("tag", "t1")))?;
+            Ok(())
+        });
+        match outcome {
+            Err(Error::Corruption { file: f, .. }) => assert_eq!(f, target, "{what}: error names the file"),
+            Err(Error::IncompatibleFormat { .. }) if what == "header" => {}
+            other => panic!("{what} (byte {at}): expected Corruption, got {other:?}"),
+        }
+    }
+}
