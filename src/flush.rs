@@ -8,13 +8,14 @@
 //! Files not named by the manifest are deleted at open. Until the manifest
 //! moves `flushed_seq`, the WAL still holds every write of the memtable.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use vego_manifest::SegmentEntry;
 
 use crate::collection::{CollectionCore, CollectionInner};
 use crate::db::DbShared;
+use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
 use crate::memtable::Memtable;
 use crate::segment::build::{self, RowIn, SegmentIn};
 use crate::segment::reader::Segment;
@@ -104,7 +105,7 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
             })
             .collect(),
         tombstones: tombstones.iter().map(|(id, seq)| (id.as_ref(), *seq)).collect(),
-        extra: Vec::new(),
+        graph: segment_graph(core, mem, &mem_rows),
     };
     let bytes = build::encode(&input);
     let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
@@ -136,6 +137,31 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     }
     install(db, core, f, seg, &mem_rows);
     checkpoint_wal(db)
+}
+
+/// The graph over the rows a flush writes: the memtable's own graph when it
+/// holds exactly those rows (bulk loads), else a fresh build on every core.
+fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> FlatGraph {
+    let n = mem_rows.len();
+    if n == mem.row_count() && mem_rows.iter().enumerate().all(|(i, &r)| i as u32 == r) {
+        if let Some(g) = mem.graph().to_flat(n) {
+            return g;
+        }
+    }
+    let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x5eed_5e6 };
+    let graph = Hnsw::new(core.config.dimension, core.metric(), params);
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&r) = mem_rows.get(i) else { break };
+                graph.insert_at(i as u32, &mem.row(r).index_vector(core.metric()));
+            });
+        }
+    });
+    graph.to_flat(n).expect("every row was inserted")
 }
 
 /// The rows (in memtable order) and tombstones a flush writes.

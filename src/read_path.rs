@@ -128,7 +128,7 @@ fn search_prepared(
         }
     }
     for (i, seg) in t.segments.iter().enumerate() {
-        for (row, d) in scan_segment(seg, core.metric(), query, k, seq, filter)? {
+        for (row, d) in search_segment(seg, core.metric(), query, k, ef, seq, filter)? {
             top.push(d, Source::Seg(i, row));
         }
     }
@@ -199,6 +199,42 @@ fn search_memtable(
             Source::Seg(..) => unreachable!("memtable scan yields memtable rows"),
         })
         .collect()
+}
+
+/// Graph search of a segment; exact scan when the graph yields fewer than k.
+fn search_segment(
+    seg: &Segment,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    seq: u64,
+    filter: Option<&Filter>,
+) -> Result<Vec<(u32, f32)>> {
+    // A metadata read that fails inside `accept` is remembered and reported:
+    // a damaged page must give an error, never a silently filtered answer.
+    let failure = std::cell::RefCell::new(None);
+    let accept = |row: u32| {
+        if !seg.visible_at(row, seq) {
+            return false;
+        }
+        let Some(f) = filter else { return true };
+        match seg.metadata(row) {
+            Ok(m) => f.matches(&m),
+            Err(e) => {
+                failure.borrow_mut().get_or_insert(e);
+                false
+            }
+        }
+    };
+    let found = seg.search(query, k, ef, &accept);
+    if let Some(e) = failure.into_inner() {
+        return Err(e);
+    }
+    if found.len() >= k {
+        return Ok(found);
+    }
+    scan_segment(seg, metric, query, k, seq, filter)
 }
 
 /// Exact scan of a segment's visible, matching rows.

@@ -16,6 +16,7 @@
 
 mod build;
 mod distance;
+mod flat;
 mod graph;
 mod index;
 mod params;
@@ -26,8 +27,10 @@ mod visited;
 mod tests;
 
 pub use distance::{distance, normalize, Metric};
+pub(crate) use flat::{FlatGraph, FlatScratch, FrozenGraph};
 pub use index::Hnsw;
 pub use params::HnswParams;
+pub(crate) use visited::Pool;
 
 /// Dense identifier of an inserted vector: `0, 1, 2, ...` in the order the
 /// inserts started.

@@ -6,7 +6,7 @@ use super::format::Header;
 use super::id_index;
 use super::writer::SegmentBuilder;
 use crate::codec::Writer;
-use crate::hnsw::normalize;
+use crate::hnsw::{normalize, FlatGraph};
 
 /// Metric code of cosine in segment headers.
 pub(crate) const COSINE: u8 = 1;
@@ -27,8 +27,8 @@ pub(crate) struct SegmentIn<'a> {
     pub rows: Vec<RowIn<'a>>,
     /// Deleted ids and the seq of their delete.
     pub tombstones: Vec<(&'a str, u64)>,
-    /// Extra named sections (the graph).
-    pub extra: Vec<(String, Vec<u8>)>,
+    /// The graph over `rows` (node i = row i).
+    pub graph: FlatGraph,
 }
 
 pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
@@ -71,9 +71,13 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
         })
         .collect();
     b.section("metadata", &offsets_and_bytes(metadata.iter().map(Vec::as_slice), input.rows.len()));
-    for (name, bytes) in &input.extra {
-        b.section(name.clone(), bytes);
-    }
+    let g = &input.graph;
+    assert_eq!(g.levels.len(), input.rows.len(), "graph covers every row");
+    b.pod_section("graph.meta", &g.meta);
+    b.pod_section("graph.levels", &g.levels);
+    b.pod_section("graph.layer0", &g.layer0);
+    b.pod_section("graph.upper_start", &g.upper_start);
+    b.pod_section("graph.upper", &g.upper);
     b.finish()
 }
 

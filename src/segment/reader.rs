@@ -14,11 +14,22 @@ use super::format::{self, corrupt, Header, SectionEntry};
 use super::id_index;
 use crate::codec::Reader;
 use crate::error::io_err;
+use crate::hnsw::{FlatScratch, FrozenGraph, Metric, Pool};
 use crate::{Result, Value};
 
 /// Sections checked when the segment opens (search needs them at once);
 /// the others are checked on first use.
-const EAGER: &[&str] = &["ids", "seqs", "vectors", "id_index"];
+const EAGER: &[&str] = &[
+    "ids",
+    "seqs",
+    "vectors",
+    "id_index",
+    "graph.meta",
+    "graph.levels",
+    "graph.layer0",
+    "graph.upper_start",
+    "graph.upper",
+];
 
 pub(crate) struct Segment {
     path: PathBuf,
@@ -28,6 +39,8 @@ pub(crate) struct Segment {
     verified: HashMap<String, OnceLock<std::result::Result<(), String>>>,
     /// Per document row: seq of the version that replaced or deleted it; `u64::MAX` while current.
     superseded_at: Box<[AtomicU64]>,
+    metric: Metric,
+    scratch: Pool<FlatScratch>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -52,11 +65,28 @@ impl Segment {
         let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
         let rows = usize::try_from(header.rows).map_err(|_| corrupt(path, 24, "row count"))?;
         let superseded_at = (0..rows).map(|_| AtomicU64::new(u64::MAX)).collect();
-        let seg = Segment { path: path.to_path_buf(), map, header, sections, verified, superseded_at };
+        let metric = match header.metric {
+            0 => Metric::L2,
+            1 => Metric::Cosine,
+            _ => Metric::InnerProduct,
+        };
+        let seg = Segment {
+            path: path.to_path_buf(),
+            map,
+            header,
+            sections,
+            verified,
+            superseded_at,
+            metric,
+            scratch: Pool::new(),
+        };
         for name in EAGER {
             seg.section(name)?;
         }
         seg.validate_shapes()?;
+        let (meta, levels, layer0, upper_start, upper) = seg.graph_parts()?;
+        FrozenGraph::new(meta, levels, layer0, upper_start, upper, seg.vectors(), header.dimension as usize, metric)
+            .map_err(|detail| corrupt(path, seg.sections["graph.meta"].offset, format!("graph: {detail}")))?;
         Ok(seg)
     }
 
@@ -112,6 +142,26 @@ impl Segment {
     fn pod<T: bytemuck::Pod>(&self, name: &str) -> Result<&[T]> {
         let bytes = self.section(name)?;
         bytemuck::try_cast_slice(bytes).map_err(|e| corrupt(&self.path, self.sections[name].offset, format!("{e:?}")))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn graph_parts(&self) -> Result<(&[u32], &[u8], &[u32], &[u32], &[u32])> {
+        Ok((
+            self.pod("graph.meta")?,
+            self.section("graph.levels")?,
+            self.pod("graph.layer0")?,
+            self.pod("graph.upper_start")?,
+            self.pod("graph.upper")?,
+        ))
+    }
+
+    /// Graph search over the segment's rows: the `k` nearest rows with
+    /// `accept(row)`, nearest first (query as the graph compares it).
+    pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+        let (meta, levels, layer0, upper_start, upper) = self.graph_parts().expect("verified at open");
+        let dim = self.header.dimension as usize;
+        let g = FrozenGraph::prevalidated(meta, levels, layer0, upper_start, upper, self.vectors(), dim, self.metric);
+        g.search(&mut self.scratch.get(), query, k, ef, accept)
     }
 
     /// Sequence numbers of all entries (documents, then tombstones).
