@@ -148,7 +148,7 @@ fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> Fla
             return g;
         }
     }
-    let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x5eed_5e6 };
+    let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x05ee_d5e6 };
     let graph = Hnsw::new(core.config.dimension, core.metric(), params);
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());

@@ -121,7 +121,7 @@ impl<'a> FrozenGraph<'a> {
         if !(1..=1024).contains(&m) || !(1..=2048).contains(&m0) || max_level > LEVEL_MAX {
             return Err(format!("bad parameters m={m} m0={m0} max_level={max_level}"));
         }
-        if layer0.len() != n * (1 + m0) || upper_start.len() != n || upper.len() % (1 + m) != 0 {
+        if layer0.len() != n * (1 + m0) || upper_start.len() != n || !upper.len().is_multiple_of(1 + m) {
             return Err("array lengths do not match the node count".into());
         }
         if n == 0 && entry != NO_ENTRY || n > 0 && (entry as usize >= n || levels[entry as usize] as u32 != max_level) {
