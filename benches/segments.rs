@@ -69,7 +69,8 @@ fn main() {
     let c = db.create_collection("bench", cfg).unwrap();
     let t = Instant::now();
     for (b, chunk) in base.chunks(10_000).enumerate() {
-        let docs = chunk.iter().enumerate().map(|(j, v)| Document::new((b * 10_000 + j).to_string(), v.clone())).collect();
+        let docs =
+            chunk.iter().enumerate().map(|(j, v)| Document::new((b * 10_000 + j).to_string(), v.clone())).collect();
         c.insert_batch(docs).unwrap();
     }
     let ingest = t.elapsed().as_secs_f64();
@@ -87,7 +88,11 @@ fn main() {
         println!("segment     ef {ef:3}: recall@10 {r:.4}, {q:.0} QPS");
     }
     let disk = c.stats().disk_bytes;
-    println!("disk: {disk} bytes = {:.1} bytes/vector ({:.2}x raw f32)", disk as f64 / n as f64, disk as f64 / (mb * 1e6));
+    println!(
+        "disk: {disk} bytes = {:.1} bytes/vector ({:.2}x raw f32)",
+        disk as f64 / n as f64,
+        disk as f64 / (mb * 1e6)
+    );
     drop(c);
     let t = Instant::now();
     db.close().unwrap();
@@ -110,7 +115,11 @@ fn main() {
         lat.push(t.elapsed().as_nanos() as u64);
         assert!(d.is_some());
     }
-    println!("get: p50 {:.1} us, p99 {:.1} us", percentile(&mut lat, 50) as f64 / 1e3, percentile(&mut lat, 99) as f64 / 1e3);
+    println!(
+        "get: p50 {:.1} us, p99 {:.1} us",
+        percentile(&mut lat, 50) as f64 / 1e3,
+        percentile(&mut lat, 99) as f64 / 1e3
+    );
 
     let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
     let t = Instant::now();

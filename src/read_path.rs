@@ -140,19 +140,14 @@ fn search_prepared(
             match src {
                 Source::Mem(i, node) => {
                     let row = mems[i].row(node);
-                    let document = opts.include_document.then(|| {
-                        let mut doc = row.document(row.seq);
-                        if !opts.include_vector {
-                            doc.vector = Vec::new();
-                        }
-                        doc
-                    });
+                    let document =
+                        opts.include_document.then(|| row.project(opts.include_vector, opts.fields.as_deref()));
                     Ok(Hit { id: row.id.to_string(), distance, document })
                 }
                 Source::Seg(i, row) => {
                     let seg = &t.segments[i];
                     let document = match opts.include_document {
-                        true => Some(seg.document(row, opts.include_vector)?),
+                        true => Some(seg.document(row, opts.include_vector, opts.fields.as_deref())?),
                         false => None,
                     };
                     Ok(Hit { id: seg.id(row)?.to_owned(), distance, document })

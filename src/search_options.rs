@@ -21,12 +21,15 @@ pub struct SearchOptions {
     pub include_document: bool,
     /// When documents are returned, include their vectors. Default true.
     pub include_vector: bool,
+    /// When documents are returned, only these metadata fields (`None` = all).
+    /// Segments then read only those columns.
+    pub fields: Option<Vec<String>>,
 }
 
 impl SearchOptions {
     /// `k` nearest neighbours, documents included.
     pub fn new(k: usize) -> Self {
-        SearchOptions { k, filter: None, ef: None, include_document: true, include_vector: true }
+        SearchOptions { k, filter: None, ef: None, include_document: true, include_vector: true, fields: None }
     }
     /// Only return documents matching `f`.
     pub fn filter(mut self, f: Filter) -> Self {
@@ -41,6 +44,11 @@ impl SearchOptions {
     /// Whether hits carry their documents.
     pub fn include_document(mut self, on: bool) -> Self {
         self.include_document = on;
+        self
+    }
+    /// Return only these metadata fields with each document.
+    pub fn fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
+        self.fields = Some(fields.into_iter().map(Into::into).collect());
         self
     }
     /// Whether returned documents carry their vectors.

@@ -112,7 +112,7 @@ impl Tables {
             if seg.is_tombstone(e) {
                 return Ok(None);
             }
-            return seg.document(e, true).map(Some);
+            return seg.document(e, true, None).map(Some);
         }
         Ok(None)
     }

@@ -171,15 +171,25 @@ fn snapshot_keeps_its_view_while_writes_continue() {
 }
 
 #[test]
-fn projection_can_drop_documents_and_vectors() {
+fn projection_can_drop_documents_vectors_and_fields_in_memtables_and_segments() {
     let (_d, db) = db_with(2);
     let c = db.collection("p").unwrap();
-    c.insert(Document::new("a", vec![1.0, 0.0]).with("k", 1)).unwrap();
-    let no_doc = c.search_with(&[1.0, 0.0], &SearchOptions::new(1).include_document(false)).unwrap();
-    assert!(no_doc[0].document.is_none());
-    let no_vec = c.search_with(&[1.0, 0.0], &SearchOptions::new(1).include_vector(false)).unwrap();
-    let d = no_vec[0].document.as_ref().unwrap();
-    assert!(d.vector.is_empty() && d.metadata["k"] == Value::Int(1));
+    c.insert(Document::new("a", vec![1.0, 0.0]).with("k", 1).with("title", "x").with("body", "long")).unwrap();
+    for flushed in [false, true] {
+        if flushed {
+            c.flush().unwrap();
+            assert_eq!(c.stats().segments, 1);
+        }
+        let no_doc = c.search_with(&[1.0, 0.0], &SearchOptions::new(1).include_document(false)).unwrap();
+        assert!(no_doc[0].document.is_none());
+        let no_vec = c.search_with(&[1.0, 0.0], &SearchOptions::new(1).include_vector(false)).unwrap();
+        let d = no_vec[0].document.as_ref().unwrap();
+        assert!(d.vector.is_empty() && d.metadata["k"] == Value::Int(1) && d.metadata.len() == 3);
+        let some = c.search_with(&[1.0, 0.0], &SearchOptions::new(1).fields(["title", "nope"])).unwrap();
+        let d = some[0].document.as_ref().unwrap();
+        assert_eq!(d.metadata.keys().collect::<Vec<_>>(), vec!["title"], "flushed: {flushed}");
+        assert_eq!(d.vector, vec![1.0, 0.0]);
+    }
 }
 
 #[test]

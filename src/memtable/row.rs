@@ -37,6 +37,21 @@ impl Row {
         v
     }
 
+    /// The document with only what a search asked for.
+    pub fn project(&self, with_vector: bool, fields: Option<&[String]>) -> Document {
+        Document {
+            id: self.id.to_string(),
+            vector: if with_vector { self.vector.to_vec() } else { Vec::new() },
+            metadata: match fields {
+                None => self.metadata.clone(),
+                Some(f) => {
+                    self.metadata.iter().filter(|(k, _)| f.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+                }
+            },
+            version: self.seq,
+        }
+    }
+
     pub fn document(&self, version: u64) -> Document {
         Document { id: self.id.to_string(), vector: self.vector.to_vec(), metadata: self.metadata.clone(), version }
     }

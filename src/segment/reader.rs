@@ -192,11 +192,15 @@ impl Segment {
     }
 
     /// The stored document of row `row` (the version is its seq).
-    pub fn document(&self, row: u32, with_vector: bool) -> Result<crate::Document> {
+    pub fn document(&self, row: u32, with_vector: bool, fields: Option<&[String]>) -> Result<crate::Document> {
+        let mut metadata = self.metadata(row)?;
+        if let Some(f) = fields {
+            metadata.retain(|k, _| f.contains(k));
+        }
         Ok(crate::Document {
             id: self.id(row)?.to_owned(),
             vector: if with_vector { self.raw_vector(row)?.to_vec() } else { Vec::new() },
-            metadata: self.metadata(row)?,
+            metadata,
             version: self.seqs()[row as usize],
         })
     }
