@@ -100,11 +100,17 @@ pub fn scan_file_bytes(bytes: &[u8], role: FileRole, prev_seq: Option<u64>) -> R
         Err(e @ (DecodeError::Truncated { .. } | DecodeError::ChecksumMismatch { .. })) if role == FileRole::Last => {
             // Records are written only after the header was fsynced, so a
             // torn header is acceptable only if nothing valid follows it.
-            if let Some(at) = find_valid_record(bytes, FILE_HEADER_BYTES as u64, |_| true) {
-                return Err(corruption(
-                    0,
-                    format!("file header invalid ({e}) but a valid record exists at offset {at}"),
-                ));
+            match find_valid_record(bytes, FILE_HEADER_BYTES as u64, |_| true) {
+                Search::Found(at) => {
+                    return Err(corruption(
+                        0,
+                        format!("file header invalid ({e}) but a valid record exists at offset {at}"),
+                    ))
+                }
+                Search::GaveUp(at) => {
+                    return Err(corruption(0, format!("file header invalid ({e}); record-like bytes up to {at}")))
+                }
+                Search::NotFound => {}
             }
             return Ok(FileScan { header: None, records: Vec::new(), valid_len: 0, torn_at: Some(0) });
         }
@@ -145,39 +151,105 @@ pub fn scan_file_bytes(bytes: &[u8], role: FileRole, prev_seq: Option<u64>) -> R
         return Err(corruption(offset, format!("invalid record in sealed file: {reason}")));
     }
     let x = offset;
-    if let Some(at) = find_valid_record(bytes, x + 1, |s| s > x) {
-        let s = peek_synced_offset(&bytes[at as usize..]).unwrap_or_default();
-        return Err(corruption(
-            x,
-            format!(
-                "invalid record ({reason}), but the valid record at offset {at} shows the file \
-                 was fsynced through offset {s}"
-            ),
-        ));
+    match find_valid_record(bytes, x + 1, |s| s > x) {
+        Search::Found(at) => {
+            let s = peek_synced_offset(&bytes[at as usize..]).unwrap_or_default();
+            return Err(corruption(
+                x,
+                format!(
+                    "invalid record ({reason}), but the valid record at offset {at} shows the file \
+                     was fsynced through offset {s}"
+                ),
+            ));
+        }
+        Search::GaveUp(at) => {
+            return Err(corruption(
+                x,
+                format!("invalid record ({reason}) followed by record-like bytes up to offset {at}; refusing to guess"),
+            ));
+        }
+        Search::NotFound => {}
     }
     Ok(FileScan { header: Some(header), records, valid_len: x, torn_at: Some(x) })
 }
+
+/// Outcome of searching a damaged tail for a valid record.
+#[derive(Debug, PartialEq, Eq)]
+enum Search {
+    /// A valid record (satisfying the watermark test) starts here.
+    Found(u64),
+    /// No valid record anywhere after the start.
+    NotFound,
+    /// The CRC work budget ran out at this offset: the tail is full of
+    /// record-like bytes (crafted or badly damaged), so refuse rather than guess.
+    GaveUp(u64),
+}
+
+/// CRC work allowed per byte of file while searching a damaged tail; bounds
+/// the search to linear time (each position may claim a long record).
+const SEARCH_CRC_BYTES_PER_FILE_BYTE: usize = 8;
 
 /// Searches byte by byte from `from` for a valid record whose
 /// `synced_offset` satisfies `want` and is not past the record's own offset.
 /// The watermark test runs first because it is a single load and rejects
 /// almost every position, so the CRC is computed only for real candidates.
-fn find_valid_record(bytes: &[u8], from: u64, want: impl Fn(u64) -> bool) -> Option<u64> {
-    let end = bytes.len().checked_sub(RECORD_HEADER_BYTES)?;
-    let start = usize::try_from(from).ok()?;
-    (start..=end).map(|p| p as u64).find(|&p| {
-        let buf = &bytes[p as usize..];
+fn find_valid_record(bytes: &[u8], from: u64, want: impl Fn(u64) -> bool) -> Search {
+    find_valid_record_within(bytes, from, want, bytes.len() * SEARCH_CRC_BYTES_PER_FILE_BYTE + (1 << 20))
+}
+
+fn find_valid_record_within(bytes: &[u8], from: u64, want: impl Fn(u64) -> bool, mut budget: usize) -> Search {
+    let Some(end) = bytes.len().checked_sub(RECORD_HEADER_BYTES) else { return Search::NotFound };
+    let Ok(start) = usize::try_from(from) else { return Search::NotFound };
+    for p in start..=end {
+        let buf = &bytes[p..];
         match peek_synced_offset(buf) {
-            Some(s) if want(s) && s <= p => matches!(decode_record(buf), Ok(Some(_))),
-            _ => false,
+            Some(s) if want(s) && s <= p as u64 => {
+                let claimed = u32::from_le_bytes(buf[4..8].try_into().expect("header present")) as usize;
+                let cost = claimed.min(buf.len()) + RECORD_HEADER_BYTES;
+                if cost > budget {
+                    return Search::GaveUp(p as u64);
+                }
+                budget -= cost;
+                if matches!(decode_record(buf), Ok(Some(_))) {
+                    return Search::Found(p as u64);
+                }
+            }
+            _ => {}
         }
-    })
+    }
+    Search::NotFound
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::{encode_file_header, encode_record};
+
+    /// A tail of fake headers each claiming a record to the end of the file
+    /// (with a wrong CRC) used to cost O(n²) CRC work; the budget stops it.
+    #[test]
+    fn tail_of_fake_record_headers_exhausts_the_budget_instead_of_going_quadratic() {
+        let mut b = encode_file_header(1).to_vec();
+        encode_record(&mut b, 1, 32, b"ok");
+        let x = b.len();
+        b.push(0xff); // the damaged record
+        while b.len() < x + 64 * 1024 {
+            let remaining = (x + 64 * 1024 - b.len()) as u32;
+            let mut h = [0u8; RECORD_HEADER_BYTES];
+            h[4..8].copy_from_slice(&remaining.to_le_bytes());
+            h[8] = 1;
+            h[24..32].copy_from_slice(&(x as u64 + 1).to_le_bytes());
+            b.extend_from_slice(&h);
+        }
+        let budget = 256 * 1024;
+        assert!(matches!(find_valid_record_within(&b, x as u64 + 1, |s| s > x as u64, budget), Search::GaveUp(_)));
+        let unlimited = usize::MAX;
+        assert_eq!(find_valid_record_within(&b, x as u64 + 1, |s| s > x as u64, unlimited), Search::NotFound);
+        match scan_file_bytes(&b, FileRole::Last, None) {
+            Err(ScanError::Corruption { offset, .. }) => assert_eq!(offset, x as u64, "names the damaged record"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 
     fn file(records: &[(u64, u64, &[u8])]) -> Vec<u8> {
         let mut b = encode_file_header(1).to_vec();
