@@ -161,17 +161,29 @@ impl Filter {
     /// Evaluates the filter against a document's metadata.
     pub fn matches(&self, metadata: &BTreeMap<String, Value>) -> bool {
         match self {
-            Filter::Cmp { field, op: Op::Ne, value } => {
-                !any_elem(metadata.get(field), |v| compare_is(v, value, Op::Eq))
-            }
-            Filter::Cmp { field, op, value } => any_elem(metadata.get(field), |v| compare_is(v, value, *op)),
-            Filter::In { field, values } => {
-                any_elem(metadata.get(field), |v| values.iter().any(|c| compare_is(v, c, Op::Eq)))
-            }
-            Filter::Exists(field) => !matches!(metadata.get(field), None | Some(Value::Null)),
             Filter::And(fs) => fs.iter().all(|f| f.matches(metadata)),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(metadata)),
             Filter::Not(f) => !f.matches(metadata),
+            leaf => leaf.leaf_matches(metadata.get(leaf.field().expect("leaves name a field"))),
+        }
+    }
+
+    /// The field a leaf (comparison, `in`, `exists`) tests; `None` for combinators.
+    pub(crate) fn field(&self) -> Option<&str> {
+        match self {
+            Filter::Cmp { field, .. } | Filter::In { field, .. } | Filter::Exists(field) => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Evaluates a leaf against its field's value (`None` = field absent).
+    pub(crate) fn leaf_matches(&self, value: Option<&Value>) -> bool {
+        match self {
+            Filter::Cmp { op: Op::Ne, value: operand, .. } => !any_elem(value, |v| compare_is(v, operand, Op::Eq)),
+            Filter::Cmp { op, value: operand, .. } => any_elem(value, |v| compare_is(v, operand, *op)),
+            Filter::In { values, .. } => any_elem(value, |v| values.iter().any(|c| compare_is(v, c, Op::Eq))),
+            Filter::Exists(_) => !matches!(value, None | Some(Value::Null)),
+            _ => unreachable!("leaf_matches on a combinator"),
         }
     }
 }
