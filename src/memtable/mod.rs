@@ -31,6 +31,10 @@ pub(crate) struct Memtable {
     graph: Hnsw,
     live: AtomicI64,
     bytes: AtomicU64,
+    /// Rows ever superseded, deleted or undone (only grows). While it is 0,
+    /// a row is visible at `s` exactly when `row.seq <= s`, and since rows
+    /// are appended in seq order the visible rows are a prefix.
+    dead_rows: AtomicU64,
 }
 
 /// Where an id stands, counting writes not yet visible (writers check this).
@@ -49,6 +53,7 @@ impl Memtable {
             graph: Hnsw::new(dimension, metric, hnsw_params),
             live: AtomicI64::new(0),
             bytes: AtomicU64::new(0),
+            dead_rows: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +85,9 @@ impl Memtable {
         let mut chain = entry.value().lock();
         let was_live = chain.newest().is_some_and(|n| n.row.is_some());
         if let Some(prev) = chain.newest().and_then(|n| n.row) {
+            // Counted before the row changes so no reader can see the
+            // change while still trusting the prefix rule.
+            self.dead_rows.fetch_add(1, Ordering::SeqCst);
             self.rows[prev as usize].superseded_at.store(v.seq, Ordering::Release);
         }
         let is_live = v.row.is_some();
@@ -94,6 +102,7 @@ impl Memtable {
         let mut chain = entry.value().lock();
         let was_live = chain.newest().is_some_and(|n| n.row.is_some());
         let Some((removed, prev, next)) = chain.remove(seq) else { return };
+        self.dead_rows.fetch_add(1, Ordering::SeqCst);
         if let Some(prev_row) = prev.and_then(|p| p.row) {
             let until = next.map_or(u64::MAX, |n| n.seq);
             self.rows[prev_row as usize].superseded_at.store(until, Ordering::Release);
@@ -124,6 +133,29 @@ impl Memtable {
         &self.rows[row as usize]
     }
 
+    /// When every row visible at `s` is simply "row number below the
+    /// result" (nothing was ever superseded, deleted or undone), that bound;
+    /// `None` otherwise. Lets unfiltered searches skip the per-node row
+    /// lookup.
+    pub fn visible_prefix(&self, s: u64) -> Option<u32> {
+        if self.dead_rows.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        // Rows are appended under the write lock in seq order (and replayed
+        // in log order), so `seq <= s` holds for a prefix. Rows still being
+        // appended (`get` = None) belong to unpublished writes.
+        let (mut lo, mut hi) = (0usize, self.rows.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.rows.get(mid).is_some_and(|r| r.seq <= s) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        u32::try_from(lo).ok()
+    }
+
     /// Number of rows ever appended (including superseded and undone ones).
     pub fn row_count(&self) -> usize {
         self.rows.count()
@@ -151,5 +183,26 @@ impl Memtable {
     /// Approximate bytes of documents held (vectors + metadata + ids).
     pub fn data_bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CollectionConfig;
+
+    #[test]
+    fn visible_prefix_holds_until_a_row_dies() {
+        let m = Memtable::new(2, Metric::L2, CollectionConfig::new(2).index_params());
+        assert_eq!(m.visible_prefix(0), Some(0));
+        for (seq, id) in [(1, "a"), (2, "b"), (3, "c")] {
+            let row = m.apply_put(seq, Document::new(id, vec![seq as f32, 0.0]));
+            m.index_row(row);
+        }
+        assert_eq!(m.visible_prefix(0), Some(0));
+        assert_eq!(m.visible_prefix(2), Some(2));
+        assert_eq!(m.visible_prefix(9), Some(3));
+        m.apply_delete(4, "b");
+        assert_eq!(m.visible_prefix(9), None, "a deleted row breaks the prefix rule");
     }
 }
