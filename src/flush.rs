@@ -144,7 +144,7 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
 fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> FlatGraph {
     let n = mem_rows.len();
     if n == mem.row_count() && mem_rows.iter().enumerate().all(|(i, &r)| i as u32 == r) {
-        if let Some(g) = mem.graph().to_flat(n) {
+        if let Some(g) = mem.graph().to_flat() {
             return g;
         }
     }
@@ -161,7 +161,7 @@ fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> Fla
             });
         }
     });
-    graph.to_flat(n).expect("every row was inserted")
+    graph.to_flat().expect("every row was inserted")
 }
 
 /// The rows (in memtable order) and tombstones a flush writes.

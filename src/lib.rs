@@ -65,6 +65,16 @@ pub use search_options::{Hit, SearchOptions};
 pub use snapshot::Snapshot;
 pub use stats::{CollectionStats, DbStats};
 
+/// Engine internals exposed for benchmarks and sibling modules' tests; not
+/// a stable API.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::hnsw::{
+        distance, kernel_sets, DistanceFn, FlatGraph, FrozenGraph, FrozenGraphError, FrozenParts, Hnsw, HnswParams,
+        Metric, NodeId,
+    };
+}
+
 /// Decoders of bytes that come from disk, exposed for fuzz targets and tests.
 #[doc(hidden)]
 pub mod fuzzing {

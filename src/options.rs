@@ -188,7 +188,7 @@ impl CollectionConfig {
 /// above 0.95 (the hnswlib guidance: M 12–48, ef_construction ≥ 100).
 fn adaptive_params(dimension: usize, expected: u64) -> (usize, usize, usize) {
     let (mut m, mut efc, mut efs) = match expected {
-        0..=20_000 => (16, 200, 64),
+        0..=20_000 => (16, 200, 100),
         20_001..=2_000_000 => (16, 200, 100),
         _ => (24, 256, 128),
     };

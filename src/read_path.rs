@@ -169,7 +169,12 @@ fn search_memtable(
         let row = mem.row(node);
         row.visible_at(seq) && filter.is_none_or(|f| f.matches(&row.metadata))
     };
-    let found = mem.graph().search(query, k, ef, &accept);
+    // Fast path: no filter and no dead rows make visibility a bound on the
+    // row number, with no row lookup per visited node.
+    let found = match filter.is_none().then(|| mem.visible_prefix(seq)).flatten() {
+        Some(bound) => mem.graph().search(query, k, ef, &|node| node < bound),
+        None => mem.graph().search(query, k, ef, &accept),
+    };
     if found.len() >= k {
         return found;
     }

@@ -2,7 +2,7 @@
 //! heuristic neighbour selection, and bidirectional linking with pruning.
 
 use super::index::{EntryPoint, Hnsw};
-use super::search::Candidate;
+use super::search::{greedy_closest, search_layer, Candidate, Scratch};
 use super::NodeId;
 use std::sync::atomic::Ordering;
 
@@ -75,20 +75,21 @@ impl Hnsw {
 
     /// Algorithm 1 of the paper from the entry point `ep` down.
     fn link_into_graph(&self, id: NodeId, vector: &[f32], level: usize, ep: EntryPoint) {
-        let Some(ep_data) = self.graph.data(ep.id) else {
+        let Some(ep_vector) = self.graph.vector(ep.id) else {
             return;
         };
-        let mut cur = Candidate { id: ep.id, dist: (self.dist)(vector, &ep_data.vector) };
+        let view = self.view();
+        let mut cur = Candidate { id: ep.id, dist: (self.dist)(vector, ep_vector) };
         // Layers only the existing top reaches: cheap greedy descent.
         for layer in (level + 1..=ep.level).rev() {
-            cur = self.greedy_closest(vector, cur, layer);
+            cur = greedy_closest(&view, self.dist, vector, cur, layer);
         }
         let mut scratch = self.scratch.get();
         let ef = self.params.ef_construction();
         for layer in (0..=level.min(ep.level)).rev() {
             // Concurrent inserts may already have linked to us, so the beam
             // can reach this node itself; never select it.
-            self.search_layer(&mut scratch, vector, cur, ef, layer, |n, _| n != id);
+            search_layer(&view, self.dist, &mut scratch, vector, cur, ef, layer, |n| n != id);
             let s = &mut *scratch;
             let Some(&nearest) = s.found.first() else {
                 continue;
@@ -116,12 +117,11 @@ impl Hnsw {
             if out.len() >= m {
                 break;
             }
-            let Some(cdata) = self.graph.data(c.id) else {
+            let Some(cv) = self.graph.vector(c.id) else {
                 continue;
             };
-            let diverse = out
-                .iter()
-                .all(|kept| self.graph.data(kept.id).is_none_or(|k| (self.dist)(&cdata.vector, &k.vector) >= c.dist));
+            let diverse =
+                out.iter().all(|kept| self.graph.vector(kept.id).is_none_or(|k| (self.dist)(cv, k) >= c.dist));
             if diverse {
                 out.push(c);
             }
@@ -130,33 +130,31 @@ impl Hnsw {
 
     /// Links `id` and `s.selected` both ways on `layer`, re-pruning any list
     /// that would overflow. Holds at most one node lock at a time.
-    fn connect(&self, id: NodeId, vector: &[f32], layer: usize, s: &mut super::search::Scratch) {
+    fn connect(&self, id: NodeId, vector: &[f32], layer: usize, s: &mut Scratch) {
         let max_links = self.graph.max_links(layer);
 
         // Our own list. Other inserts may have appended themselves already;
         // merge rather than overwrite so those back-links survive.
         if let Some(node) = self.graph.node(id) {
-            if let Some(data) = node.data() {
-                let guard = node.lock();
-                s.prune.clear();
-                s.prune.extend_from_slice(&s.selected);
-                for n in self.graph.neighbours(data, layer) {
-                    if n != id && !s.prune.iter().any(|c| c.id == n) {
-                        if let Some(nd) = self.graph.data(n) {
-                            let dist = (self.dist)(vector, &nd.vector);
-                            s.prune.push(Candidate { id: n, dist });
-                        }
+            let guard = node.lock();
+            s.prune.clear();
+            s.prune.extend_from_slice(&s.selected);
+            for n in self.graph.neighbours(id, layer) {
+                if n != id && !s.prune.iter().any(|c| c.id == n) {
+                    if let Some(nv) = self.graph.vector(n) {
+                        let dist = (self.dist)(vector, nv);
+                        s.prune.push(Candidate { id: n, dist });
                     }
                 }
-                let list = if s.prune.len() > max_links {
-                    s.prune.sort_unstable();
-                    self.select_neighbours(&s.prune, max_links, &mut s.pruned);
-                    &s.pruned
-                } else {
-                    &s.prune
-                };
-                self.graph.set_neighbours(&guard, data, layer, list.iter().map(|c| c.id));
             }
+            let list = if s.prune.len() > max_links {
+                s.prune.sort_unstable();
+                self.select_neighbours(&s.prune, max_links, &mut s.pruned);
+                &s.pruned
+            } else {
+                &s.prune
+            };
+            self.graph.set_neighbours(&guard, id, layer, list.iter().map(|c| c.id));
         }
 
         // Back-links from each chosen neighbour.
@@ -164,14 +162,14 @@ impl Hnsw {
             let Some(node) = self.graph.node(nb.id) else {
                 continue;
             };
-            let Some(data) = node.data() else {
+            let Some(nb_vector) = self.graph.vector(nb.id) else {
                 continue;
             };
             let guard = node.lock();
-            if self.graph.neighbours(data, layer).any(|n| n == id) {
+            if self.graph.neighbours(nb.id, layer).any(|n| n == id) {
                 continue;
             }
-            if self.graph.try_push_neighbour(&guard, data, layer, id) {
+            if self.graph.try_push_neighbour(&guard, nb.id, layer, id) {
                 continue;
             }
             // Full: keep the best `max_links` of old neighbours plus us, by
@@ -179,15 +177,15 @@ impl Hnsw {
             // distance to `nb` is `nb.dist`.
             s.prune.clear();
             s.prune.push(Candidate { id, dist: nb.dist });
-            for n in self.graph.neighbours(data, layer) {
-                if let Some(nd) = self.graph.data(n) {
-                    let dist = (self.dist)(&data.vector, &nd.vector);
+            for n in self.graph.neighbours(nb.id, layer) {
+                if let Some(nv) = self.graph.vector(n) {
+                    let dist = (self.dist)(nb_vector, nv);
                     s.prune.push(Candidate { id: n, dist });
                 }
             }
             s.prune.sort_unstable();
             self.select_neighbours(&s.prune, max_links, &mut s.pruned);
-            self.graph.set_neighbours(&guard, data, layer, s.pruned.iter().map(|c| c.id));
+            self.graph.set_neighbours(&guard, nb.id, layer, s.pruned.iter().map(|c| c.id));
         }
     }
 }

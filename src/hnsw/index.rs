@@ -2,7 +2,7 @@
 //! `build.rs`, querying in `search.rs`.
 
 use super::distance::{distance_fn, DistanceFn, Metric};
-use super::graph::Graph;
+use super::graph::{Graph, LiveView};
 use super::params::HnswParams;
 use super::search::Scratch;
 use super::visited::Pool;
@@ -60,7 +60,7 @@ impl Hnsw {
             metric,
             params,
             dist: distance_fn(metric),
-            graph: Graph::new(&params),
+            graph: Graph::new(dim, &params),
             entry: AtomicU64::new(NO_ENTRY),
             top_lock: Mutex::new(()),
             completed: AtomicUsize::new(0),
@@ -74,7 +74,6 @@ impl Hnsw {
     }
 
     /// True until the first insert completes.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -103,7 +102,7 @@ impl Hnsw {
     /// Calls `f` with `node`'s vector without copying it; `None` if the node
     /// does not exist yet.
     pub fn with_vector<R>(&self, node: NodeId, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
-        self.graph.data(node).map(|d| f(&d.vector))
+        self.graph.vector(node).map(f)
     }
 
     /// Approximate heap bytes used: vectors, link lists, node slots and idle
@@ -116,6 +115,11 @@ impl Hnsw {
     pub(crate) fn entry_point(&self) -> Option<EntryPoint> {
         let packed = self.entry.load(Ordering::Acquire);
         (packed != NO_ENTRY).then_some(EntryPoint { id: packed as u32, level: (packed >> 32) as usize })
+    }
+
+    /// The graph as the shared search code reads it, with the current entry point.
+    pub(crate) fn view(&self) -> LiveView<'_> {
+        LiveView { graph: &self.graph, entry: self.entry_point().map(|e| (e.id, e.level)) }
     }
 
     /// Publishes a new entry point; callers hold `top_lock`.

@@ -11,26 +11,28 @@
 //! of threads; see `graph.rs` for the locking protocol.
 //!
 //! Files: `index.rs` (the [`Hnsw`] type), `build.rs` (inserts), `search.rs`
-//! (queries), `graph.rs` (storage and concurrency), `visited.rs` (scratch
-//! reuse), `params.rs`, and `distance/` (metrics and SIMD kernels).
+//! (queries, one implementation for every [`view::GraphView`]), `graph.rs`
+//! (storage and concurrency), `frozen.rs` (read-only flat graphs for
+//! segments), `visited.rs` (scratch reuse), `params.rs`, and `distance/`
+//! (metrics and SIMD kernels).
 
 mod build;
 mod distance;
-mod flat;
+mod frozen;
 mod graph;
 mod index;
 mod params;
 mod search;
+mod view;
 mod visited;
 
 #[cfg(test)]
 mod tests;
 
-pub use distance::{distance, normalize, Metric};
-pub(crate) use flat::{FlatGraph, FlatScratch, FrozenGraph};
+pub use distance::{distance, kernel_sets, normalize, DistanceFn, Metric};
+pub use frozen::{FlatGraph, FrozenGraph, FrozenGraphError, FrozenParts};
 pub use index::Hnsw;
 pub use params::HnswParams;
-pub(crate) use visited::Pool;
 
 /// Dense identifier of an inserted vector: `0, 1, 2, ...` in the order the
 /// inserts started.

@@ -1,9 +1,10 @@
 //! Layer search (the paper's SEARCH-LAYER with beam width `ef`), the greedy
-//! descent through upper layers, and the public k-NN query.
+//! descent through upper layers, and the k-NN query, written once for every
+//! [`GraphView`] (the live graph and frozen segment graphs).
 
-use super::distance::{prefetch, prefetch_value};
-use super::graph::Node;
+use super::distance::DistanceFn;
 use super::index::Hnsw;
+use super::view::GraphView;
 use super::visited::VisitedSet;
 use super::NodeId;
 use std::cmp::{Ordering, Reverse};
@@ -33,13 +34,14 @@ impl PartialOrd for Candidate {
 impl Ord for Candidate {
     /// By distance, ties broken by id so orderings are deterministic.
     /// `total_cmp` keeps NaN (from NaN input) from breaking heap invariants.
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.dist.total_cmp(&other.dist).then(self.id.cmp(&other.id))
     }
 }
 
 /// Buffers reused across traversals so a query allocates nothing but its
-/// result vector. Taken from `Hnsw::scratch`.
+/// result vector.
 #[derive(Default)]
 pub(crate) struct Scratch {
     visited: VisitedSet,
@@ -75,6 +77,139 @@ impl Scratch {
     }
 }
 
+/// k nearest nodes to `query` that are ready and accepted, nearest first, as
+/// `(node, distance)`; see [`Hnsw::search`] for the semantics.
+pub(crate) fn knn<G: GraphView>(
+    g: &G,
+    dist: DistanceFn,
+    scratch: &mut Scratch,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    accept: &dyn Fn(NodeId) -> bool,
+) -> Vec<(NodeId, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let Some((ep, top)) = g.entry() else {
+        return Vec::new();
+    };
+    let Some(ep_vector) = g.vector(ep) else {
+        return Vec::new();
+    };
+    let mut cur = Candidate { id: ep, dist: dist(query, ep_vector) };
+    for layer in (1..=top).rev() {
+        cur = greedy_closest(g, dist, query, cur, layer);
+    }
+    search_layer(g, dist, scratch, query, cur, ef.max(k), 0, |id| g.is_ready(id) && accept(id));
+    scratch.found.iter().take(k).map(|c| (c.id, c.dist)).collect()
+}
+
+/// Greedy walk on `layer` from `cur` to a local minimum (beam width 1),
+/// used to descend the sparse upper layers cheaply.
+pub(crate) fn greedy_closest<G: GraphView>(
+    g: &G,
+    dist: DistanceFn,
+    query: &[f32],
+    mut cur: Candidate,
+    layer: usize,
+) -> Candidate {
+    loop {
+        let mut best = cur;
+        g.for_each_neighbour(cur.id, layer, |n| {
+            if let Some(v) = g.vector(n) {
+                let d = dist(query, v);
+                if d < best.dist {
+                    best = Candidate { id: n, dist: d };
+                }
+            }
+        });
+        if best.id == cur.id {
+            return cur;
+        }
+        cur = best;
+    }
+}
+
+/// Beam search on `layer` from `entry`, leaving up to `ef` accepted nodes
+/// in `scratch.found`, nearest first.
+///
+/// Rejected nodes are still expanded. The search stops once the nearest
+/// unexpanded candidate is farther than the worst of `ef` accepted results;
+/// until `ef` accepted nodes are found it keeps going (hnswlib's rule for
+/// filtered search).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_layer<G: GraphView>(
+    g: &G,
+    dist: DistanceFn,
+    scratch: &mut Scratch,
+    query: &[f32],
+    entry: Candidate,
+    ef: usize,
+    layer: usize,
+    accept: impl Fn(NodeId) -> bool,
+) {
+    let Scratch { visited, candidates, results, pending, found, .. } = scratch;
+    visited.clear(g.id_bound());
+    candidates.clear();
+    results.clear();
+
+    visited.insert(entry.id);
+    candidates.push(Reverse(entry));
+    if accept(entry.id) {
+        results.push(entry);
+    }
+    // Distance of the worst result once `ef` are held (infinite before).
+    let mut bound = if results.len() >= ef { results.peek().map_or(f32::INFINITY, |w| w.dist) } else { f32::INFINITY };
+
+    while let Some(Reverse(c)) = candidates.pop() {
+        if c.dist > bound {
+            break;
+        }
+        // The list of the candidate expanded next starts loading now.
+        if let Some(Reverse(next)) = candidates.peek() {
+            g.prefetch_links(next.id, layer);
+        }
+        // Collect the unvisited neighbours and start loading the first cache
+        // line of each vector, so their misses overlap.
+        pending.clear();
+        g.for_each_neighbour(c.id, layer, |n| {
+            if visited.insert(n) {
+                g.prefetch_vector(n, 1);
+                pending.push(n);
+            }
+        });
+        for i in 0..pending.len() {
+            let n = pending[i];
+            // While this distance is computed, the whole next vector streams in.
+            if let Some(&next) = pending.get(i + 1) {
+                g.prefetch_vector(next, 0);
+            }
+            let Some(v) = g.vector(n) else {
+                continue;
+            };
+            let d = dist(query, v);
+            if d < bound || results.len() < ef {
+                let cand = Candidate { id: n, dist: d };
+                candidates.push(Reverse(cand));
+                if accept(n) {
+                    results.push(cand);
+                    if results.len() > ef {
+                        results.pop();
+                    }
+                    if results.len() >= ef {
+                        bound = results.peek().map_or(f32::INFINITY, |w| w.dist);
+                    }
+                }
+            }
+        }
+    }
+
+    found.clear();
+    found.extend(results.drain());
+    found.sort_unstable();
+}
+
 impl Hnsw {
     /// k nearest accepted nodes to `query`, nearest first, as
     /// `(node, distance)`.
@@ -94,130 +229,7 @@ impl Hnsw {
     /// If `query.len() != self.dim()`.
     pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(NodeId) -> bool) -> Vec<(NodeId, f32)> {
         assert_eq!(query.len(), self.dim, "HNSW query has dimension {} but the index has {}", query.len(), self.dim);
-        if k == 0 {
-            return Vec::new();
-        }
-        let Some(ep) = self.entry_point() else {
-            return Vec::new();
-        };
-        let Some(ep_data) = self.graph.data(ep.id) else {
-            return Vec::new();
-        };
-        let mut cur = Candidate { id: ep.id, dist: (self.dist)(query, &ep_data.vector) };
-        for layer in (1..=ep.level).rev() {
-            cur = self.greedy_closest(query, cur, layer);
-        }
         let mut scratch = self.scratch.get();
-        self.search_layer(&mut scratch, query, cur, ef.max(k), 0, |id, node| node.is_ready() && accept(id));
-        scratch.found.iter().take(k).map(|c| (c.id, c.dist)).collect()
-    }
-
-    /// Greedy walk on `layer` from `cur` to a local minimum (beam width 1),
-    /// used to descend the sparse upper layers cheaply.
-    pub(crate) fn greedy_closest(&self, query: &[f32], mut cur: Candidate, layer: usize) -> Candidate {
-        loop {
-            let Some(data) = self.graph.data(cur.id) else {
-                return cur;
-            };
-            let mut improved = false;
-            for n in self.graph.neighbours(data, layer) {
-                if let Some(nd) = self.graph.data(n) {
-                    let d = (self.dist)(query, &nd.vector);
-                    if d < cur.dist {
-                        cur = Candidate { id: n, dist: d };
-                        improved = true;
-                    }
-                }
-            }
-            if !improved {
-                return cur;
-            }
-        }
-    }
-
-    /// Beam search on `layer` from `entry`, leaving up to `ef` accepted
-    /// nodes in `scratch.found`, nearest first.
-    ///
-    /// Rejected nodes are still expanded. The search stops once the nearest
-    /// unexpanded candidate is farther than the worst of `ef` accepted
-    /// results; until `ef` accepted nodes are found it keeps going (hnswlib's
-    /// rule for filtered search).
-    pub(crate) fn search_layer<F>(
-        &self,
-        scratch: &mut Scratch,
-        query: &[f32],
-        entry: Candidate,
-        ef: usize,
-        layer: usize,
-        accept: F,
-    ) where
-        F: Fn(NodeId, &Node) -> bool,
-    {
-        let Scratch { visited, candidates, results, pending, found, .. } = scratch;
-        visited.clear(self.graph.allocated());
-        candidates.clear();
-        results.clear();
-
-        visited.insert(entry.id);
-        candidates.push(Reverse(entry));
-        if let Some(node) = self.graph.node(entry.id) {
-            if accept(entry.id, node) {
-                results.push(entry);
-            }
-        }
-
-        while let Some(Reverse(c)) = candidates.pop() {
-            if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
-                break;
-            }
-            let Some(cdata) = self.graph.data(c.id) else {
-                continue;
-            };
-            // Three passes, so the cache misses that dominate search time
-            // overlap instead of queueing: prefetch each unvisited
-            // neighbour's node slot, then (slots arriving) its vector, then
-            // compute distances while the vectors stream in.
-            pending.clear();
-            for n in self.graph.neighbours(cdata, layer) {
-                if visited.insert(n) {
-                    if let Some(node) = self.graph.node(n) {
-                        prefetch_value(node);
-                        pending.push(n);
-                    }
-                }
-            }
-            for &n in pending.iter() {
-                if let Some(ndata) = self.graph.data(n) {
-                    prefetch(&ndata.vector);
-                }
-            }
-            for &n in pending.iter() {
-                let Some(node) = self.graph.node(n) else {
-                    continue;
-                };
-                let Some(ndata) = node.data() else {
-                    continue;
-                };
-                let d = (self.dist)(query, &ndata.vector);
-                let admit = match results.peek() {
-                    Some(worst) if results.len() >= ef => d < worst.dist,
-                    _ => true,
-                };
-                if admit {
-                    let cand = Candidate { id: n, dist: d };
-                    candidates.push(Reverse(cand));
-                    if accept(n, node) {
-                        results.push(cand);
-                        if results.len() > ef {
-                            results.pop();
-                        }
-                    }
-                }
-            }
-        }
-
-        found.clear();
-        found.extend(results.drain());
-        found.sort_unstable();
+        knn(&self.view(), self.dist, &mut scratch, query, k, ef, accept)
     }
 }

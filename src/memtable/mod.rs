@@ -33,6 +33,10 @@ pub(crate) struct Memtable {
     /// Smallest seq applied here (`u64::MAX` while empty): WAL records below
     /// it are not needed for this memtable.
     min_seq: AtomicU64,
+    /// Rows ever superseded, deleted or undone (only grows). While it is 0,
+    /// a row is visible at `s` exactly when `row.seq <= s`, and since rows
+    /// are appended in seq order the visible rows are a prefix.
+    dead_rows: AtomicU64,
 }
 
 /// Where an id stands, counting writes not yet visible (writers check this).
@@ -51,6 +55,7 @@ impl Memtable {
             graph: Hnsw::new(dimension, metric, hnsw_params),
             bytes: AtomicU64::new(0),
             min_seq: AtomicU64::new(u64::MAX),
+            dead_rows: AtomicU64::new(0),
         }
     }
 
@@ -86,6 +91,9 @@ impl Memtable {
         let mut chain = entry.value().lock();
         let had = chain.newest().is_some();
         if let Some(prev) = chain.newest().and_then(|n| n.row) {
+            // Counted before the row changes so no reader can see the
+            // change while still trusting the prefix rule.
+            self.dead_rows.fetch_add(1, Ordering::SeqCst);
             self.rows[prev as usize].superseded_at.store(v.seq, Ordering::Release);
         }
         chain.push(v);
@@ -99,7 +107,12 @@ impl Memtable {
         let chain = entry.value().lock();
         let newest = chain.newest()?;
         if let Some(row) = newest.row {
-            self.rows[row as usize].superseded_at.fetch_min(seq, Ordering::AcqRel);
+            let r = &self.rows[row as usize];
+            if r.superseded_at.load(Ordering::Acquire) == u64::MAX {
+                // Counted before the row changes (see push_version).
+                self.dead_rows.fetch_add(1, Ordering::SeqCst);
+            }
+            r.superseded_at.fetch_min(seq, Ordering::AcqRel);
         }
         Some(Latest { seq: newest.seq, live: newest.row.is_some() })
     }
@@ -134,6 +147,7 @@ impl Memtable {
         let Some(entry) = self.chains.get(id) else { return };
         let mut chain = entry.value().lock();
         let Some((removed, prev, next)) = chain.remove(seq) else { return };
+        self.dead_rows.fetch_add(1, Ordering::SeqCst);
         if let Some(prev_row) = prev.and_then(|p| p.row) {
             let until = next.map_or(u64::MAX, |n| n.seq);
             self.rows[prev_row as usize].superseded_at.store(until, Ordering::Release);
@@ -153,6 +167,29 @@ impl Memtable {
     /// The row, by row number.
     pub fn row(&self, row: u32) -> &Row {
         &self.rows[row as usize]
+    }
+
+    /// When every row visible at `s` is simply "row number below the
+    /// result" (nothing was ever superseded, deleted or undone), that bound;
+    /// `None` otherwise. Lets unfiltered searches skip the per-node row
+    /// lookup.
+    pub fn visible_prefix(&self, s: u64) -> Option<u32> {
+        if self.dead_rows.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        // Rows are appended under the write lock in seq order (and replayed
+        // in log order), so `seq <= s` holds for a prefix. Rows still being
+        // appended (`get` = None) belong to unpublished writes.
+        let (mut lo, mut hi) = (0usize, self.rows.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.rows.get(mid).is_some_and(|r| r.seq <= s) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        u32::try_from(lo).ok()
     }
 
     /// Number of rows ever appended (including superseded and undone ones).
@@ -187,5 +224,36 @@ impl Memtable {
     /// Approximate bytes of documents held (vectors + metadata + ids).
     pub fn data_bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CollectionConfig;
+
+    #[test]
+    fn visible_prefix_holds_until_a_row_dies() {
+        let m = Memtable::new(2, Metric::L2, CollectionConfig::new(2).index_params());
+        assert_eq!(m.visible_prefix(0), Some(0));
+        for (seq, id) in [(1, "a"), (2, "b"), (3, "c")] {
+            let (row, _) = m.apply_put(seq, Document::new(id, vec![seq as f32, 0.0]));
+            m.index_row(row);
+        }
+        assert_eq!(m.visible_prefix(0), Some(0));
+        assert_eq!(m.visible_prefix(2), Some(2));
+        assert_eq!(m.visible_prefix(9), Some(3));
+        m.apply_delete(4, "b");
+        assert_eq!(m.visible_prefix(9), None, "a deleted row breaks the prefix rule");
+    }
+
+    #[test]
+    fn superseding_from_a_newer_layer_breaks_the_prefix_rule() {
+        let m = Memtable::new(2, Metric::L2, CollectionConfig::new(2).index_params());
+        let (row, _) = m.apply_put(1, Document::new("a", vec![1.0, 0.0]));
+        m.index_row(row);
+        assert_eq!(m.visible_prefix(9), Some(1));
+        m.supersede("a", 5);
+        assert_eq!(m.visible_prefix(9), None);
     }
 }

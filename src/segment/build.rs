@@ -6,7 +6,7 @@ use super::format::Header;
 use super::id_index;
 use super::writer::SegmentBuilder;
 use crate::codec::Writer;
-use crate::hnsw::{normalize, FlatGraph};
+use crate::hnsw::FlatGraph;
 
 /// Metric code of cosine in segment headers.
 pub(crate) const COSINE: u8 = 1;
@@ -47,19 +47,14 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
     debug_assert_eq!(ids.len(), entries);
     b.section("ids", &offsets_and_bytes(ids.iter().map(|s| s.as_bytes()), entries));
     b.pod_section("seqs", &seqs);
-    let mut vectors = Vec::with_capacity(input.rows.len() * input.dimension as usize);
-    for r in &input.rows {
-        assert_eq!(r.vector.len(), input.dimension as usize, "segment row dimension");
-        vectors.extend_from_slice(r.vector);
-    }
+    let g = input.graph.view().parts();
+    assert_eq!(g.levels.len(), input.rows.len(), "graph covers every row");
     if input.metric == COSINE {
-        // Search compares unit vectors; documents keep the caller's vector.
-        b.pod_section("raw_vectors", &vectors);
-        for v in vectors.chunks_exact_mut(input.dimension as usize) {
-            normalize(v);
-        }
+        // Search compares the graph's unit vectors; documents keep the caller's.
+        let raw: Vec<f32> = input.rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
+        b.pod_section("raw_vectors", &raw);
     }
-    b.pod_section("vectors", &vectors);
+    b.pod_section("vectors", g.vectors);
     b.pod_section("id_index", &id_index::build(ids.iter().copied()));
     let metadata: Vec<Vec<u8>> = input
         .rows
@@ -71,13 +66,12 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
         })
         .collect();
     b.section("metadata", &offsets_and_bytes(metadata.iter().map(Vec::as_slice), input.rows.len()));
-    let g = &input.graph;
-    assert_eq!(g.levels.len(), input.rows.len(), "graph covers every row");
-    b.pod_section("graph.meta", &g.meta);
-    b.pod_section("graph.levels", &g.levels);
-    b.pod_section("graph.layer0", &g.layer0);
-    b.pod_section("graph.upper_start", &g.upper_start);
-    b.pod_section("graph.upper", &g.upper);
+    let meta = [g.entry.unwrap_or(u32::MAX), g.max_level as u32, g.m as u32, g.m0 as u32];
+    b.pod_section("graph.meta", &meta);
+    b.pod_section("graph.levels", g.levels);
+    b.pod_section("graph.links0", g.links0);
+    b.pod_section("graph.upper_offsets", g.upper_offsets);
+    b.pod_section("graph.upper", g.upper);
     b.finish()
 }
 

@@ -14,7 +14,7 @@ use super::format::{self, corrupt, Header, SectionEntry};
 use super::id_index;
 use crate::codec::Reader;
 use crate::error::io_err;
-use crate::hnsw::{FlatScratch, FrozenGraph, Metric, Pool};
+use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
 use crate::{Result, Value};
 
 /// Sections checked when the segment opens (search needs them at once);
@@ -26,8 +26,8 @@ const EAGER: &[&str] = &[
     "id_index",
     "graph.meta",
     "graph.levels",
-    "graph.layer0",
-    "graph.upper_start",
+    "graph.links0",
+    "graph.upper_offsets",
     "graph.upper",
 ];
 
@@ -40,7 +40,6 @@ pub(crate) struct Segment {
     /// Per document row: seq of the version that replaced or deleted it; `u64::MAX` while current.
     superseded_at: Box<[AtomicU64]>,
     metric: Metric,
-    scratch: Pool<FlatScratch>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -70,23 +69,13 @@ impl Segment {
             1 => Metric::Cosine,
             _ => Metric::InnerProduct,
         };
-        let seg = Segment {
-            path: path.to_path_buf(),
-            map,
-            header,
-            sections,
-            verified,
-            superseded_at,
-            metric,
-            scratch: Pool::new(),
-        };
+        let seg = Segment { path: path.to_path_buf(), map, header, sections, verified, superseded_at, metric };
         for name in EAGER {
             seg.section(name)?;
         }
         seg.validate_shapes()?;
-        let (meta, levels, layer0, upper_start, upper) = seg.graph_parts()?;
-        FrozenGraph::new(meta, levels, layer0, upper_start, upper, seg.vectors(), header.dimension as usize, metric)
-            .map_err(|detail| corrupt(path, seg.sections["graph.meta"].offset, format!("graph: {detail}")))?;
+        FrozenGraph::new(seg.graph_parts()?)
+            .map_err(|e| corrupt(path, seg.sections["graph.meta"].offset, e.to_string()))?;
         Ok(seg)
     }
 
@@ -144,24 +133,33 @@ impl Segment {
         bytemuck::try_cast_slice(bytes).map_err(|e| corrupt(&self.path, self.sections[name].offset, format!("{e:?}")))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn graph_parts(&self) -> Result<(&[u32], &[u8], &[u32], &[u32], &[u32])> {
-        Ok((
-            self.pod("graph.meta")?,
-            self.section("graph.levels")?,
-            self.pod("graph.layer0")?,
-            self.pod("graph.upper_start")?,
-            self.pod("graph.upper")?,
-        ))
+    fn graph_parts(&self) -> Result<FrozenParts<'_>> {
+        let meta: &[u32] = self.pod("graph.meta")?;
+        let &[entry, max_level, m, m0] = meta else {
+            return Err(corrupt(&self.path, self.sections["graph.meta"].offset, "graph.meta is not 4 words"));
+        };
+        let max_level = u8::try_from(max_level)
+            .map_err(|_| corrupt(&self.path, self.sections["graph.meta"].offset, "graph level out of range"))?;
+        Ok(FrozenParts {
+            metric: self.metric,
+            dim: self.header.dimension as usize,
+            m: m as usize,
+            m0: m0 as usize,
+            vectors: self.vectors(),
+            levels: self.section("graph.levels")?,
+            links0: self.pod("graph.links0")?,
+            upper_offsets: self.pod("graph.upper_offsets")?,
+            upper: self.pod("graph.upper")?,
+            entry: (entry != u32::MAX).then_some(entry),
+            max_level,
+        })
     }
 
     /// Graph search over the segment's rows: the `k` nearest rows with
     /// `accept(row)`, nearest first (query as the graph compares it).
     pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
-        let (meta, levels, layer0, upper_start, upper) = self.graph_parts().expect("verified at open");
-        let dim = self.header.dimension as usize;
-        let g = FrozenGraph::prevalidated(meta, levels, layer0, upper_start, upper, self.vectors(), dim, self.metric);
-        g.search(&mut self.scratch.get(), query, k, ef, accept)
+        let parts = self.graph_parts().expect("verified and validated at open");
+        FrozenGraph::prevalidated(parts).search(query, k, ef, accept)
     }
 
     /// Sequence numbers of all entries (documents, then tombstones).

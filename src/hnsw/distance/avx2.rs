@@ -16,12 +16,12 @@ pub(super) fn kernels() -> Option<Kernels> {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: only handed out by `kernels()` after AVX2 and FMA were detected.
     unsafe { dot_avx2(a, b) }
 }
 
-fn l2(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn l2(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: only handed out by `kernels()` after AVX2 and FMA were detected.
     unsafe { l2_avx2(a, b) }
 }
@@ -115,24 +115,8 @@ fn l2_avx2(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::super::scalar;
+    use super::super::test_support::{assert_close, random_vec};
     use super::*;
-
-    /// Deterministic values in [-2, 2) so failures reproduce.
-    fn random_vec(state: &mut u64, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((*state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
-    }
-
-    /// Both kernels sum the same terms in different orders; each order is
-    /// within `n * eps * sum(|term|)` of the exact sum, hence twice that apart.
-    fn assert_close(simd: f32, reference: f32, abs_terms: f32, n: usize, what: &str) {
-        let tol = 2.0 * n as f32 * f32::EPSILON * abs_terms + 1e-6;
-        assert!((simd - reference).abs() <= tol, "{what} len {n}: simd {simd} vs scalar {reference} (tol {tol})");
-    }
 
     #[test]
     fn avx2_matches_scalar_for_every_length() {

@@ -9,11 +9,14 @@
 //! * [`Metric::Cosine`]: `1 - dot`; the caller passes unit-length vectors
 //!   (see [`normalize`]), which turns cosine into a plain dot product.
 //!
-//! The fastest kernel set for the running CPU is picked once (AVX2+FMA on
-//! x86_64 when the CPU has it, portable scalar code otherwise) and cached.
+//! The fastest kernel set for the running CPU is picked once (AVX-512F on
+//! x86_64 when the CPU has it, else AVX2+FMA, else portable scalar code) and
+//! cached.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod scalar;
 
 use std::sync::OnceLock;
@@ -30,7 +33,7 @@ pub enum Metric {
 }
 
 /// Signature shared by every distance kernel.
-pub(crate) type DistanceFn = fn(&[f32], &[f32]) -> f32;
+pub type DistanceFn = fn(&[f32], &[f32]) -> f32;
 
 /// One implementation of each metric, all for the same instruction set.
 #[derive(Clone, Copy)]
@@ -58,7 +61,7 @@ static KERNELS: OnceLock<Kernels> = OnceLock::new();
 fn kernels() -> &'static Kernels {
     KERNELS.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if let Some(k) = avx2::kernels() {
+        if let Some(k) = avx512::kernels().or_else(avx2::kernels) {
             return k;
         }
         scalar::KERNELS
@@ -71,6 +74,25 @@ pub(crate) fn distance_fn(metric: Metric) -> DistanceFn {
     kernels().for_metric(metric)
 }
 
+/// Every kernel set this CPU can run, as `(name, squared L2, dot)`, slowest
+/// first: `scalar`, then `avx2` and `avx512` when present (for benchmarks
+/// and comparisons; searches use the last one).
+pub fn kernel_sets() -> Vec<(&'static str, DistanceFn, DistanceFn)> {
+    #[allow(unused_mut)]
+    let mut sets: Vec<(&'static str, DistanceFn, DistanceFn)> =
+        vec![("scalar", scalar::KERNELS.l2, scalar::KERNELS.dot)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(k) = avx2::kernels() {
+            sets.push(("avx2", k.l2, k.dot));
+        }
+        if let Some(k) = avx512::kernels() {
+            sets.push(("avx512", k.l2, k.dot));
+        }
+    }
+    sets
+}
+
 /// Distance between `a` and `b` under `metric`, using the fastest kernel the
 /// CPU supports.
 ///
@@ -81,43 +103,29 @@ pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     distance_fn(metric)(a, b)
 }
 
-/// Hints the CPU to start loading the cache line holding `value`.
+/// Hints the CPU to start loading `lines` cache lines (0 = all) of the
+/// `len` floats at `ptr`. The graph walk knows which vectors it will compare
+/// next well before it compares them; issuing their loads early overlaps the
+/// cache misses that dominate search time.
 #[inline(always)]
-pub(crate) fn prefetch_value<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: as in `prefetch`: SSE is baseline on x86_64 and a prefetch
-        // never faults; the address is that of a live reference.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-/// Hints the CPU to start loading `v` into cache. The graph walk knows
-/// which vectors it will compare next well before it compares them; issuing
-/// their loads early overlaps the cache misses that dominate search time.
-#[inline(always)]
-pub(crate) fn prefetch(v: &[f32]) {
+pub(crate) fn prefetch_ptr(ptr: *const f32, len: usize, lines: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         // 64-byte cache lines hold 16 floats.
-        for line in v.chunks(16).take(PREFETCH_LINES) {
+        let total = len.div_ceil(16);
+        let n = if lines == 0 { total } else { lines.min(total) };
+        for i in 0..n {
             // SAFETY: `_mm_prefetch` needs only SSE, which every x86_64 CPU
             // has; a prefetch is a hint that never faults or reads into Rust
-            // values, and the address is inside a live slice anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
+            // values. `wrapping_add` keeps the address computation defined
+            // even though it stays inside the slice anyway (i < total lines).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(16 * i).cast()) }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+    let _ = (ptr, len, lines);
 }
-
-/// Cache lines of each vector to prefetch; later lines are picked up by the
-/// hardware's sequential prefetcher once the kernel starts streaming.
-const PREFETCH_LINES: usize = 1;
 
 /// Scales `v` to unit Euclidean length in place, as [`Metric::Cosine`]
 /// expects. A zero (or non-finite) vector is left unchanged because it has no
@@ -127,6 +135,27 @@ pub fn normalize(v: &mut [f32]) {
     if norm > 0.0 && norm.is_finite() {
         let inv = 1.0 / norm;
         v.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// Shared helpers of the SIMD-versus-scalar tests.
+#[cfg(test)]
+mod test_support {
+    /// Deterministic values in [-2, 2) so failures reproduce.
+    pub(super) fn random_vec(state: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((*state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    /// Both kernels sum the same terms in different orders; each order is
+    /// within `n * eps * sum(|term|)` of the exact sum, hence twice that apart.
+    pub(super) fn assert_close(simd: f32, reference: f32, abs_terms: f32, n: usize, what: &str) {
+        let tol = 2.0 * n as f32 * f32::EPSILON * abs_terms + 1e-6;
+        assert!((simd - reference).abs() <= tol, "{what} len {n}: simd {simd} vs scalar {reference} (tol {tol})");
     }
 }
 
