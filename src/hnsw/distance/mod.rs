@@ -9,9 +9,9 @@
 //! * [`Metric::Cosine`]: `1 - dot`; the caller passes unit-length vectors
 //!   (see [`normalize`]), which turns cosine into a plain dot product.
 //!
-//! The fastest kernel set for the running CPU is picked once (AVX-512F on
-//! x86_64 when the CPU has it, else AVX2+FMA, else portable scalar code) and
-//! cached.
+//! A kernel set for the running CPU is picked once at run time (AVX2+FMA on
+//! x86_64 when the CPU has it, else AVX-512F, else portable scalar code;
+//! `VEGO_SIMD=avx512` prefers AVX-512) and cached.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -60,9 +60,25 @@ static KERNELS: OnceLock<Kernels> = OnceLock::new();
 
 fn kernels() -> &'static Kernels {
     KERNELS.get_or_init(|| {
+        // `VEGO_SIMD=avx512|avx2|scalar` overrides the choice (for
+        // measurements); an unsupported choice falls back to the default.
+        let wanted = std::env::var("VEGO_SIMD").unwrap_or_default();
+        if wanted == "scalar" {
+            return scalar::KERNELS;
+        }
         #[cfg(target_arch = "x86_64")]
-        if let Some(k) = avx512::kernels().or_else(avx2::kernels) {
-            return k;
+        {
+            let chosen = if wanted == "avx512" {
+                avx512::kernels().or_else(avx2::kernels)
+            } else {
+                // AVX2+FMA first: on the CPUs measured (docs/TUNING.md) the
+                // AVX-512 kernels are no faster at 384 and 768 dimensions
+                // and the search is bound by memory latency anyway.
+                avx2::kernels().or_else(avx512::kernels)
+            };
+            if let Some(k) = chosen {
+                return k;
+            }
         }
         scalar::KERNELS
     })
