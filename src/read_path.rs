@@ -9,6 +9,7 @@ use std::collections::BinaryHeap;
 use crate::collection::CollectionCore;
 use crate::hnsw::{distance, normalize, Metric, NodeId};
 use crate::memtable::Memtable;
+use crate::segment::filter_eval::{matching_rows, segment_may_match};
 use crate::segment::reader::Segment;
 use crate::stats::CollectionStats;
 use crate::tables::Tables;
@@ -201,7 +202,14 @@ fn search_memtable(
         .collect()
 }
 
-/// Graph search of a segment; exact scan when the graph yields fewer than k.
+/// Matching rows at or below this count (or this share of the segment) are
+/// answered by an exact scan instead of a filtered graph walk: cheaper, and
+/// exact, where a graph walk through mostly rejected nodes degrades.
+const EXACT_SCAN_ROWS_MAX: usize = 4_096;
+const EXACT_SCAN_SHARE_DIV: usize = 20;
+
+/// Search of one segment: zone maps may skip it; the filter is evaluated
+/// column-wise once; selective filters scan exactly, others walk the graph.
 fn search_segment(
     seg: &Segment,
     metric: Metric,
@@ -211,61 +219,42 @@ fn search_segment(
     seq: u64,
     filter: Option<&Filter>,
 ) -> Result<Vec<(u32, f32)>> {
-    // A metadata read that fails inside `accept` is remembered and reported:
-    // a damaged page must give an error, never a silently filtered answer.
-    let failure = std::cell::RefCell::new(None);
-    let accept = |row: u32| {
-        if !seg.visible_at(row, seq) {
-            return false;
+    let Some(f) = filter else {
+        let found = seg.search(query, k, ef, &|row| seg.visible_at(row, seq));
+        if found.len() >= k {
+            return Ok(found);
         }
-        let Some(f) = filter else { return true };
-        match seg.metadata(row) {
-            Ok(m) => f.matches(&m),
-            Err(e) => {
-                failure.borrow_mut().get_or_insert(e);
-                false
-            }
-        }
+        return Ok(exact(seg, metric, query, k, (0..seg.rows()).filter(|&r| seg.visible_at(r, seq))));
     };
-    let found = seg.search(query, k, ef, &accept);
-    if let Some(e) = failure.into_inner() {
-        return Err(e);
+    if !segment_may_match(seg, f)? {
+        return Ok(Vec::new());
     }
+    let matching = matching_rows(seg, f)?;
+    let count = matching.count();
+    let visible = |row: u32| seg.visible_at(row, seq);
+    if count <= EXACT_SCAN_ROWS_MAX || count * EXACT_SCAN_SHARE_DIV <= seg.rows() as usize {
+        return Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))));
+    }
+    let found = seg.search(query, k, ef, &|row| matching.contains(row) && visible(row));
     if found.len() >= k {
         return Ok(found);
     }
-    scan_segment(seg, metric, query, k, seq, filter)
+    Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))))
 }
 
-/// Exact scan of a segment's visible, matching rows.
-fn scan_segment(
-    seg: &Segment,
-    metric: Metric,
-    query: &[f32],
-    k: usize,
-    seq: u64,
-    filter: Option<&Filter>,
-) -> Result<Vec<(u32, f32)>> {
+/// Exact top-k over the given rows of a segment.
+fn exact(seg: &Segment, metric: Metric, query: &[f32], k: usize, rows: impl Iterator<Item = u32>) -> Vec<(u32, f32)> {
     let mut top = TopK::new(k);
-    for row in 0..seg.rows() {
-        if !seg.visible_at(row, seq) {
-            continue;
-        }
-        if let Some(f) = filter {
-            if !f.matches(&seg.metadata(row)?) {
-                continue;
-            }
-        }
+    for row in rows {
         top.push(distance(metric, query, seg.vector(row)), Source::Seg(0, row));
     }
-    Ok(top
-        .into_sorted()
+    top.into_sorted()
         .into_iter()
         .map(|Scored(d, s)| match s {
             Source::Seg(_, r) => (r, d),
             Source::Mem(..) => unreachable!("segment scan yields segment rows"),
         })
-        .collect())
+        .collect()
 }
 
 /// The graph works with squared L2; users get the Euclidean distance.

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use super::columns;
 use super::format::Header;
 use super::id_index;
 use super::writer::SegmentBuilder;
-use crate::codec::Writer;
 use crate::hnsw::FlatGraph;
 
 /// Metric code of cosine in segment headers.
@@ -56,16 +56,10 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
     }
     b.pod_section("vectors", g.vectors);
     b.pod_section("id_index", &id_index::build(ids.iter().copied()));
-    let metadata: Vec<Vec<u8>> = input
-        .rows
-        .iter()
-        .map(|r| {
-            let mut w = Writer::default();
-            w.metadata(r.metadata);
-            w.buf
-        })
-        .collect();
-    b.section("metadata", &offsets_and_bytes(metadata.iter().map(Vec::as_slice), input.rows.len()));
+    let metadata: Vec<&BTreeMap<String, Value>> = input.rows.iter().map(|r| r.metadata).collect();
+    for (name, bytes) in columns::encode(&metadata) {
+        b.section(name, &bytes);
+    }
     let meta = [g.entry.unwrap_or(u32::MAX), g.max_level as u32, g.m as u32, g.m0 as u32];
     b.pod_section("graph.meta", &meta);
     b.pod_section("graph.levels", g.levels);

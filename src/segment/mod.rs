@@ -7,6 +7,9 @@
 //! is runtime state (`superseded_at`, set as newer versions arrive).
 
 pub(crate) mod build;
+pub(crate) mod columns;
+pub(crate) mod encoding;
+pub(crate) mod filter_eval;
 pub(crate) mod format;
 pub(crate) mod id_index;
 pub(crate) mod reader;

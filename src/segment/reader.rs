@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
 
+use super::columns::{self, Column, PageRef, COLUMN_PREFIX};
+use super::encoding;
 use super::format::{self, corrupt, Header, SectionEntry};
 use super::id_index;
-use crate::codec::Reader;
 use crate::error::io_err;
 use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
 use crate::{Result, Value};
@@ -40,6 +41,8 @@ pub(crate) struct Segment {
     /// Per document row: seq of the version that replaced or deleted it; `u64::MAX` while current.
     superseded_at: Box<[AtomicU64]>,
     metric: Metric,
+    /// Metadata columns by field name, parsed on first use.
+    columns: BTreeMap<String, OnceLock<std::result::Result<Arc<Column>, String>>>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -62,6 +65,11 @@ impl Segment {
         let sections: HashMap<String, SectionEntry> =
             format::decode_footer(path, &map)?.into_iter().map(|s| (s.name.clone(), s)).collect();
         let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
+        let columns = sections
+            .keys()
+            .filter_map(|k| k.strip_prefix(COLUMN_PREFIX))
+            .map(|f| (f.to_owned(), OnceLock::new()))
+            .collect();
         let rows = usize::try_from(header.rows).map_err(|_| corrupt(path, 24, "row count"))?;
         let superseded_at = (0..rows).map(|_| AtomicU64::new(u64::MAX)).collect();
         let metric = match header.metric {
@@ -69,7 +77,7 @@ impl Segment {
             1 => Metric::Cosine,
             _ => Metric::InnerProduct,
         };
-        let seg = Segment { path: path.to_path_buf(), map, header, sections, verified, superseded_at, metric };
+        let seg = Segment { path: path.to_path_buf(), map, header, sections, verified, superseded_at, metric, columns };
         for name in EAGER {
             seg.section(name)?;
         }
@@ -191,10 +199,7 @@ impl Segment {
 
     /// The stored document of row `row` (the version is its seq).
     pub fn document(&self, row: u32, with_vector: bool, fields: Option<&[String]>) -> Result<crate::Document> {
-        let mut metadata = self.metadata(row)?;
-        if let Some(f) = fields {
-            metadata.retain(|k, _| f.contains(k));
-        }
+        let metadata = self.metadata(row, fields)?;
         Ok(crate::Document {
             id: self.id(row)?.to_owned(),
             vector: if with_vector { self.raw_vector(row)?.to_vec() } else { Vec::new() },
@@ -226,15 +231,61 @@ impl Segment {
         std::str::from_utf8(bytes).map_err(|_| corrupt(&self.path, at, format!("id {e} is not UTF-8")))
     }
 
-    /// Metadata of document row `row`.
-    pub fn metadata(&self, row: u32) -> Result<BTreeMap<String, Value>> {
-        let (bytes, at) = self.item("metadata", self.header.rows as usize, row as usize)?;
-        let mut r = Reader::new(bytes);
-        let m = r.metadata().map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
-        if r.remaining() != 0 {
-            return Err(corrupt(&self.path, at, "trailing metadata bytes"));
+    /// The parsed directory of column `field`, if the segment has one.
+    pub fn column(&self, field: &str) -> Result<Option<Arc<Column>>> {
+        let Some(slot) = self.columns.get(field) else { return Ok(None) };
+        let name = format!("{COLUMN_PREFIX}{field}");
+        let parsed = slot.get_or_init(|| {
+            let bytes = self.section(&name).map_err(|e| e.to_string())?;
+            columns::parse(bytes, self.header.rows)
+                .map(Arc::new)
+                .map_err(|(at, detail)| format!("{name} directory at +{at}: {detail}"))
+        });
+        match parsed {
+            Ok(c) => Ok(Some(c.clone())),
+            Err(detail) => Err(corrupt(&self.path, self.sections[&name].offset, detail.clone())),
         }
-        Ok(m)
+    }
+
+    fn page_bytes(&self, field: &str, page: &PageRef) -> Result<(&[u8], u64)> {
+        let name = format!("{COLUMN_PREFIX}{field}");
+        let bytes = self.section(&name)?;
+        let at = self.sections[&name].offset + page.offset;
+        Ok((&bytes[page.offset as usize..(page.offset + page.len as u64) as usize], at))
+    }
+
+    /// Every value of one page of a column (`None` = absent).
+    pub fn decode_page(&self, field: &str, column: &Column, page: &PageRef) -> Result<Vec<Option<Value>>> {
+        let (bytes, at) = self.page_bytes(field, page)?;
+        let values = encoding::decode_page(column.kind, bytes)
+            .map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
+        if values.len() != page.rows as usize {
+            return Err(corrupt(&self.path, at, "page row count differs from its directory"));
+        }
+        Ok(values)
+    }
+
+    /// Metadata of document row `row`: all fields, or only `fields` (then
+    /// only those columns are read).
+    pub fn metadata(&self, row: u32, fields: Option<&[String]>) -> Result<BTreeMap<String, Value>> {
+        let mut out = BTreeMap::new();
+        let names: Vec<&str> = match fields {
+            Some(f) => f.iter().map(String::as_str).filter(|f| self.columns.contains_key(*f)).collect(),
+            None => self.columns.keys().map(String::as_str).collect(),
+        };
+        for field in names {
+            let column = self.column(field)?.expect("listed columns exist");
+            let Some(page) = column.page_of(row) else {
+                return Err(corrupt(&self.path, 0, format!("column {field} has no page for row {row}")));
+            };
+            let (bytes, at) = self.page_bytes(field, page)?;
+            let value = encoding::decode_row(column.kind, bytes, (row - page.first_row) as usize)
+                .map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
+            if let Some(v) = value {
+                out.insert(field.to_owned(), v);
+            }
+        }
+        Ok(out)
     }
 
     /// The entry holding `id`, if any.
