@@ -14,3 +14,6 @@ pub(crate) mod format;
 pub(crate) mod id_index;
 pub(crate) mod reader;
 pub(crate) mod writer;
+
+#[cfg(test)]
+mod tests;
