@@ -14,6 +14,7 @@ use crate::error::{invalid, io_err};
 use crate::flush;
 use crate::options::Options;
 use crate::recovery;
+use crate::segment::io::IoConfig;
 use crate::stats::DbStats;
 use crate::validate;
 use crate::visibility::Visibility;
@@ -48,6 +49,8 @@ pub(crate) struct DbShared {
     pub next_file_id: AtomicU64,
     /// Background flush threads (joined at close).
     pub flushers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// How segment files are read.
+    pub io: IoConfig,
     lock: Mutex<Option<File>>,
 }
 
@@ -180,7 +183,8 @@ impl Db {
             check_dir_is_ours(&dir, opts.create_if_missing)?;
             Manifest::create(&dir)?
         };
-        let recovered = recovery::recover(&dir, &opts, &manifest)?;
+        let io = IoConfig::new(opts.segment_io);
+        let recovered = recovery::recover(&dir, &opts, &manifest, &io)?;
         let cores: HashMap<u64, Arc<CollectionCore>> = recovered.cores.iter().map(|c| (c.id, c.clone())).collect();
         let shared = Arc::new(DbShared {
             dir,
@@ -194,6 +198,7 @@ impl Db {
             cores: RwLock::new(cores),
             next_file_id: AtomicU64::new(recovered.next_file_id),
             flushers: Mutex::new(Vec::new()),
+            io,
             lock: Mutex::new(Some(lock)),
         });
         let collections =

@@ -111,7 +111,7 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
     let path = core.segments_dir.join(segment_file_name(file_id));
     write_file_atomically(&path, &bytes)?;
-    let seg = Arc::new(Segment::open(&path)?);
+    let seg = Arc::new(Segment::open(&path, &db.io)?);
     let entry = SegmentEntry {
         file_id,
         rows: seg.header.rows,

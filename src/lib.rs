@@ -62,6 +62,7 @@ pub use filter::{Filter, Op};
 pub use id::new_id;
 pub use options::{CollectionConfig, Distance, Durability, Options};
 pub use search_options::{Hit, SearchOptions};
+pub use segment::io::SegmentIo;
 pub use snapshot::Snapshot;
 pub use stats::{CollectionStats, DbStats};
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::invalid;
 use crate::limits::{DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_MIN, M_MAX};
+use crate::segment::io::SegmentIo;
 use crate::Result;
 
 /// How vectors are compared. Every metric reports "smaller is closer".
@@ -215,11 +216,18 @@ pub struct Options {
     pub wal_file_bytes: u64,
     /// Create the database if the directory holds none.
     pub create_if_missing: bool,
+    /// How segment files are read (memory-mapped by default).
+    pub segment_io: SegmentIo,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { defaults: CollectionConfig::new(0), wal_file_bytes: 64 << 20, create_if_missing: true }
+        Options {
+            defaults: CollectionConfig::new(0),
+            wal_file_bytes: 64 << 20,
+            create_if_missing: true,
+            segment_io: SegmentIo::Mmap,
+        }
     }
 }
 
@@ -261,6 +269,12 @@ impl Options {
     /// WAL file size before rotation.
     pub fn wal_file_bytes(mut self, bytes: u64) -> Self {
         self.wal_file_bytes = bytes;
+        self
+    }
+    /// How segment files are read: memory-mapped (default) or `pread` with
+    /// an LRU block cache for metadata.
+    pub fn segment_io(mut self, io: SegmentIo) -> Self {
+        self.segment_io = io;
         self
     }
     /// Whether `Db::open` may create a new database.

@@ -14,6 +14,7 @@ use crate::db::{SEGMENTS_DIR, WAL_DIR};
 use crate::error::io_err;
 use crate::flush::segment_file_name;
 use crate::options::Options;
+use crate::segment::io::IoConfig;
 use crate::segment::reader::Segment;
 use crate::wal_glue::{self, WalHandle};
 use crate::wal_record::{self, WalOp};
@@ -28,7 +29,7 @@ pub(crate) struct Recovered {
     pub cores: Vec<Arc<CollectionCore>>,
 }
 
-pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest) -> Result<Recovered> {
+pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoConfig) -> Result<Recovered> {
     let state = manifest.current();
     let seg_dir = dir.join(SEGMENTS_DIR);
     std::fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
@@ -41,7 +42,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest) -> Result
         let segments = e
             .segments
             .iter()
-            .map(|s| Segment::open(&seg_dir.join(segment_file_name(s.file_id))).map(Arc::new))
+            .map(|s| Segment::open(&seg_dir.join(segment_file_name(s.file_id)), io).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         supersede_across(&segments)?;
         last_seq = segments.iter().map(|s| s.header.max_seq).fold(last_seq, u64::max);

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{brute_force, vector};
-use vego::{CollectionConfig, Db, Distance, Document, Error, Filter, Options, SearchOptions, Value};
+use vego::{CollectionConfig, Db, Distance, Document, Error, Filter, Options, SearchOptions, SegmentIo, Value};
 
 fn open(dir: &Path) -> Db {
     Db::open(dir, Options::default()).unwrap()
@@ -233,7 +233,8 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
     places.push(("header".into(), 20));
     places.push(("section table".into(), len - 40));
     places.push(("trailer".into(), len - 4));
-    for (what, at) in places {
+    let backends = [SegmentIo::Mmap, SegmentIo::Pread { cache_bytes: 1 << 20 }];
+    for ((what, at), io) in places.into_iter().flat_map(|p| backends.map(|io| (p.clone(), io))) {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["", "segments", "wal"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
@@ -248,7 +249,7 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
         let mut bytes = std::fs::read(&target).unwrap();
         bytes[at as usize] ^= 0x10;
         std::fs::write(&target, bytes).unwrap();
-        let outcome = Db::open(dir.path(), Options::default()).and_then(|db| {
+        let outcome = Db::open(dir.path(), Options::default().segment_io(io)).and_then(|db| {
             let c = db.collection("c")?;
             for i in 1..50u64 {
                 c.get(&format!("d{i}"))?;
@@ -260,7 +261,7 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
         match outcome {
             Err(Error::Corruption { file: f, .. }) => assert_eq!(f, target, "{what}: error names the file"),
             Err(Error::IncompatibleFormat { .. }) if what == "header" => {}
-            other => panic!("{what} (byte {at}): expected Corruption, got {other:?}"),
+            other => panic!("{what} (byte {at}, {io:?}): expected Corruption, got {other:?}"),
         }
     }
 }

@@ -134,22 +134,42 @@ pub(crate) fn encode_footer(table_offset: u64, sections: &[SectionEntry]) -> Vec
 /// Reads the trailer and the section table, checking that every section lies
 /// inside the file, after the header, before the table, and aligned.
 pub(crate) fn decode_footer(file: &Path, bytes: &[u8]) -> Result<Vec<SectionEntry>> {
-    let end = bytes.len();
-    if end < HEADER_BYTES + TRAILER_BYTES {
+    if bytes.len() < HEADER_BYTES + TRAILER_BYTES {
         return Err(corrupt(file, 0, "file too short for a trailer"));
     }
-    let trailer = &bytes[end - TRAILER_BYTES..];
-    let at = (end - TRAILER_BYTES) as u64;
+    let trailer = &bytes[bytes.len() - TRAILER_BYTES..];
+    let table_offset = u64::from_le_bytes(trailer[0..8].try_into().unwrap());
+    let start = (table_offset as usize).min(bytes.len() - TRAILER_BYTES);
+    decode_footer_tail(file, bytes.len() as u64, &bytes[start..], start as u64)
+}
+
+/// The footer from the file's tail: `tail` holds bytes `tail_start..file_len`
+/// and must reach back at least to the section table (a reader that does not
+/// map the file reads the trailer first, then this much).
+pub(crate) fn decode_footer_tail(
+    file: &Path,
+    file_len: u64,
+    tail: &[u8],
+    tail_start: u64,
+) -> Result<Vec<SectionEntry>> {
+    if file_len < (HEADER_BYTES + TRAILER_BYTES) as u64 || tail.len() < TRAILER_BYTES {
+        return Err(corrupt(file, 0, "file too short for a trailer"));
+    }
+    let trailer = &tail[tail.len() - TRAILER_BYTES..];
+    let at = file_len - TRAILER_BYTES as u64;
     if &trailer[16..24] != END_MAGIC {
         return Err(corrupt(file, at + 16, "bad end magic (file truncated?)"));
     }
     let table_offset = u64::from_le_bytes(trailer[0..8].try_into().unwrap());
     let table_len = u32::from_le_bytes(trailer[8..12].try_into().unwrap()) as u64;
     let table_crc = u32::from_le_bytes(trailer[12..16].try_into().unwrap());
-    if table_offset < HEADER_BYTES as u64 || table_offset.checked_add(table_len) != Some(at) {
+    if table_offset < HEADER_BYTES as u64
+        || table_offset.checked_add(table_len) != Some(at)
+        || table_offset < tail_start
+    {
         return Err(corrupt(file, at, "section table bounds do not match the file"));
     }
-    let table = &bytes[table_offset as usize..at as usize];
+    let table = &tail[(table_offset - tail_start) as usize..tail.len() - TRAILER_BYTES];
     if crc32c::crc32c(table) != table_crc {
         return Err(corrupt(file, table_offset, "section table checksum mismatch"));
     }

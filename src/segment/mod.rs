@@ -12,6 +12,7 @@ pub(crate) mod encoding;
 pub(crate) mod filter_eval;
 pub(crate) mod format;
 pub(crate) mod id_index;
+pub mod io;
 pub(crate) mod reader;
 pub(crate) mod writer;
 

@@ -2,19 +2,17 @@
 //! for ids, sequence numbers, vectors and the id index, plus the runtime
 //! `superseded_at` state of its rows.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use memmap2::Mmap;
-
 use super::columns::{self, Column, PageRef, COLUMN_PREFIX};
 use super::encoding;
-use super::format::{self, corrupt, Header, SectionEntry};
+use super::format::{corrupt, Header, SectionEntry};
 use super::id_index;
-use crate::error::io_err;
+use super::io::{IoConfig, Storage};
 use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
 use crate::{Result, Value};
 
@@ -34,7 +32,7 @@ const EAGER: &[&str] = &[
 
 pub(crate) struct Segment {
     path: PathBuf,
-    map: Mmap,
+    storage: Storage,
     pub header: Header,
     sections: HashMap<String, SectionEntry>,
     verified: HashMap<String, OnceLock<std::result::Result<(), String>>>,
@@ -52,18 +50,11 @@ impl std::fmt::Debug for Segment {
 }
 
 impl Segment {
-    /// Maps and validates the file: header, section table, and the checksums
+    /// Opens and validates the file: header, section table, and the checksums
     /// of the sections search needs. Never panics on bad bytes.
-    pub fn open(path: &Path) -> Result<Segment> {
-        let file = File::open(path).map_err(io_err(path))?;
-        // SAFETY: segment files are immutable once renamed into place; this
-        // process never writes them and the database lock keeps other Vego
-        // processes out. (Another program truncating the file would make
-        // accesses fault; that is outside what any mmap-based store can defend.)
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
-        let header = format::decode_header(path, &map)?;
-        let sections: HashMap<String, SectionEntry> =
-            format::decode_footer(path, &map)?.into_iter().map(|s| (s.name.clone(), s)).collect();
+    pub fn open(path: &Path, cfg: &IoConfig) -> Result<Segment> {
+        let (storage, header, sections) = Storage::open(path, cfg, EAGER)?;
+        let sections: HashMap<String, SectionEntry> = sections.into_iter().map(|s| (s.name.clone(), s)).collect();
         let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
         let columns = sections
             .keys()
@@ -77,7 +68,8 @@ impl Segment {
             1 => Metric::Cosine,
             _ => Metric::InnerProduct,
         };
-        let seg = Segment { path: path.to_path_buf(), map, header, sections, verified, superseded_at, metric, columns };
+        let seg =
+            Segment { path: path.to_path_buf(), storage, header, sections, verified, superseded_at, metric, columns };
         for name in EAGER {
             seg.section(name)?;
         }
@@ -119,21 +111,35 @@ impl Segment {
         self.sections.get(name).ok_or_else(|| corrupt(&self.path, 0, format!("section {name} missing")))
     }
 
-    /// The bytes of a section, checksum-verified (once).
+    /// A resident section (see `EAGER`), checksum-verified (once).
     pub fn section(&self, name: &str) -> Result<&[u8]> {
         let s = self.entry(name)?;
-        let bytes = &self.map[s.offset as usize..(s.offset + s.len) as usize];
-        let state = self.verified[name].get_or_init(|| {
-            if crc32c::crc32c(bytes) == s.crc {
-                Ok(())
-            } else {
-                Err(format!("section {name} checksum mismatch"))
-            }
+        let Some(bytes) = self.storage.resident(s) else {
+            return Err(corrupt(&self.path, s.offset, format!("section {name} is not resident")));
+        };
+        self.verify(s, || Ok(Cow::Borrowed(bytes)))?;
+        Ok(bytes)
+    }
+
+    /// Checks a section's CRC the first time it is used.
+    fn verify<'a>(&'a self, s: &SectionEntry, bytes: impl FnOnce() -> Result<Cow<'a, [u8]>>) -> Result<()> {
+        let state = self.verified[&s.name].get_or_init(|| match bytes() {
+            Ok(b) if crc32c::crc32c(&b) == s.crc => Ok(()),
+            Ok(_) => Err(format!("section {} checksum mismatch", s.name)),
+            Err(e) => Err(e.to_string()),
         });
-        match state {
-            Ok(()) => Ok(bytes),
-            Err(detail) => Err(corrupt(&self.path, s.offset, detail.clone())),
+        state.clone().map_err(|detail| corrupt(&self.path, s.offset, detail))
+    }
+
+    /// Bytes `offset .. offset + len` of a section read on demand (metadata
+    /// columns, raw vectors); the whole section's CRC is checked on first use.
+    fn cold(&self, name: &str, offset: u64, len: u64) -> Result<Cow<'_, [u8]>> {
+        let s = self.entry(name)?;
+        if offset.checked_add(len).is_none_or(|end| end > s.len) {
+            return Err(corrupt(&self.path, s.offset, format!("read past the end of section {name}")));
         }
+        self.verify(s, || self.storage.read(&self.path, s.offset, s.len))?;
+        self.storage.read(&self.path, s.offset + offset, len)
     }
 
     fn pod<T: bytemuck::Pod>(&self, name: &str) -> Result<&[T]> {
@@ -187,14 +193,13 @@ impl Segment {
     }
 
     /// The vector of document row `row` exactly as it was written.
-    pub fn raw_vector(&self, row: u32) -> Result<&[f32]> {
+    pub fn raw_vector(&self, row: u32) -> Result<Vec<f32>> {
         if !self.sections.contains_key("raw_vectors") {
-            return Ok(self.vector(row));
+            return Ok(self.vector(row).to_vec());
         }
-        let all: &[f32] = self.pod("raw_vectors")?;
-        let d = self.header.dimension as usize;
-        all.get(row as usize * d..(row as usize + 1) * d)
-            .ok_or_else(|| corrupt(&self.path, self.sections["raw_vectors"].offset, "raw_vectors too short"))
+        let d = self.header.dimension as u64;
+        let bytes = self.cold("raw_vectors", row as u64 * d * 4, d * 4)?;
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
     }
 
     /// The stored document of row `row` (the version is its seq).
@@ -202,7 +207,7 @@ impl Segment {
         let metadata = self.metadata(row, fields)?;
         Ok(crate::Document {
             id: self.id(row)?.to_owned(),
-            vector: if with_vector { self.raw_vector(row)?.to_vec() } else { Vec::new() },
+            vector: if with_vector { self.raw_vector(row)? } else { Vec::new() },
             metadata,
             version: self.seqs()[row as usize],
         })
@@ -236,8 +241,9 @@ impl Segment {
         let Some(slot) = self.columns.get(field) else { return Ok(None) };
         let name = format!("{COLUMN_PREFIX}{field}");
         let parsed = slot.get_or_init(|| {
-            let bytes = self.section(&name).map_err(|e| e.to_string())?;
-            columns::parse(bytes, self.header.rows)
+            let len = self.sections[&name].len;
+            let bytes = self.cold(&name, 0, len).map_err(|e| e.to_string())?;
+            columns::parse(&bytes, self.header.rows)
                 .map(Arc::new)
                 .map_err(|(at, detail)| format!("{name} directory at +{at}: {detail}"))
         });
@@ -247,17 +253,16 @@ impl Segment {
         }
     }
 
-    fn page_bytes(&self, field: &str, page: &PageRef) -> Result<(&[u8], u64)> {
+    fn page_bytes(&self, field: &str, page: &PageRef) -> Result<(Cow<'_, [u8]>, u64)> {
         let name = format!("{COLUMN_PREFIX}{field}");
-        let bytes = self.section(&name)?;
         let at = self.sections[&name].offset + page.offset;
-        Ok((&bytes[page.offset as usize..(page.offset + page.len as u64) as usize], at))
+        Ok((self.cold(&name, page.offset, page.len as u64)?, at))
     }
 
     /// Every value of one page of a column (`None` = absent).
     pub fn decode_page(&self, field: &str, column: &Column, page: &PageRef) -> Result<Vec<Option<Value>>> {
         let (bytes, at) = self.page_bytes(field, page)?;
-        let values = encoding::decode_page(column.kind, bytes)
+        let values = encoding::decode_page(column.kind, &bytes)
             .map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
         if values.len() != page.rows as usize {
             return Err(corrupt(&self.path, at, "page row count differs from its directory"));
@@ -279,7 +284,7 @@ impl Segment {
                 return Err(corrupt(&self.path, 0, format!("column {field} has no page for row {row}")));
             };
             let (bytes, at) = self.page_bytes(field, page)?;
-            let value = encoding::decode_row(column.kind, bytes, (row - page.first_row) as usize)
+            let value = encoding::decode_row(column.kind, &bytes, (row - page.first_row) as usize)
                 .map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
             if let Some(v) = value {
                 out.insert(field.to_owned(), v);
@@ -327,7 +332,7 @@ impl Segment {
 
     /// File size in bytes.
     pub fn file_bytes(&self) -> u64 {
-        self.map.len() as u64
+        self.storage.len()
     }
 
     pub fn path(&self) -> &Path {

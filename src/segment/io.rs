@@ -1,0 +1,182 @@
+//! How segment bytes reach memory: two backends behind one type.
+//!
+//! * `Mmap` — the file is mapped; every section is used in place and the
+//!   kernel's page cache decides what stays in memory.
+//! * `Pread` — the sections search needs on every query (ids, seqs, vectors,
+//!   id index, graph) are read into aligned heap buffers at open; everything
+//!   else (metadata columns, raw vectors) is read on demand with `pread`
+//!   through a shared user-space LRU cache of fixed-size blocks.
+//!
+//! `docs/TUNING.md` has the measured comparison; mmap is the default.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use lru::LruCache;
+use memmap2::Mmap;
+use parking_lot::Mutex;
+
+use super::format::{self, corrupt, SectionEntry, HEADER_BYTES, TRAILER_BYTES};
+use crate::error::io_err;
+use crate::Result;
+
+/// Which backend reads segment files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentIo {
+    /// Memory-map segment files (the default).
+    Mmap,
+    /// Read hot sections into memory at open; read the rest with `pread`
+    /// through an LRU block cache of `cache_bytes` shared by the database.
+    Pread {
+        /// Capacity of the block cache.
+        cache_bytes: u64,
+    },
+}
+
+/// Size of one cache block.
+pub(crate) const BLOCK_BYTES: u64 = 64 << 10;
+
+/// The database-wide block cache of the `Pread` backend.
+pub(crate) struct BlockCache {
+    blocks: Mutex<LruCache<(u64, u64), Arc<[u8]>>>,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+impl BlockCache {
+    pub fn new(cache_bytes: u64) -> BlockCache {
+        let n = NonZeroUsize::new((cache_bytes / BLOCK_BYTES).max(1) as usize).expect("at least one block");
+        BlockCache { blocks: Mutex::new(LruCache::new(n)), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    fn block(&self, file: &File, uid: u64, file_len: u64, index: u64) -> std::io::Result<Arc<[u8]>> {
+        if let Some(b) = self.blocks.lock().get(&(uid, index)) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(b.clone());
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let start = index * BLOCK_BYTES;
+        let mut buf = vec![0u8; (file_len - start).min(BLOCK_BYTES) as usize];
+        file.read_exact_at(&mut buf, start)?;
+        let block: Arc<[u8]> = buf.into();
+        self.blocks.lock().put((uid, index), block.clone());
+        Ok(block)
+    }
+}
+
+/// Shared settings for opening segments.
+#[derive(Clone)]
+pub(crate) struct IoConfig {
+    pub io: SegmentIo,
+    pub cache: Arc<BlockCache>,
+}
+
+impl IoConfig {
+    pub fn new(io: SegmentIo) -> IoConfig {
+        let bytes = match io {
+            SegmentIo::Mmap => BLOCK_BYTES,
+            SegmentIo::Pread { cache_bytes } => cache_bytes,
+        };
+        IoConfig { io, cache: Arc::new(BlockCache::new(bytes)) }
+    }
+}
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+/// An open segment file's bytes.
+pub(crate) enum Storage {
+    Mapped(Mmap),
+    Read { file: File, len: u64, uid: u64, hot: HashMap<String, Box<[u64]>>, cache: Arc<BlockCache> },
+}
+
+impl Storage {
+    /// Opens `path`; returns the storage, its header bytes and section table.
+    pub fn open(path: &Path, cfg: &IoConfig, hot: &[&str]) -> Result<(Storage, format::Header, Vec<SectionEntry>)> {
+        let file = File::open(path).map_err(io_err(path))?;
+        match cfg.io {
+            SegmentIo::Mmap => {
+                // SAFETY: segment files are immutable once renamed into place;
+                // this process never writes them and the database lock keeps
+                // other Vego processes out. (Another program truncating the
+                // file would make accesses fault; no mmap-based store can
+                // defend against that.)
+                let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
+                let header = format::decode_header(path, &map)?;
+                let sections = format::decode_footer(path, &map)?;
+                Ok((Storage::Mapped(map), header, sections))
+            }
+            SegmentIo::Pread { .. } => {
+                let len = file.metadata().map_err(io_err(path))?.len();
+                if len < (HEADER_BYTES + TRAILER_BYTES) as u64 {
+                    return Err(corrupt(path, 0, format!("file of {len} bytes is too short")));
+                }
+                let read = |off: u64, n: usize| -> Result<Vec<u8>> {
+                    let mut buf = vec![0u8; n];
+                    file.read_exact_at(&mut buf, off).map_err(io_err(path))?;
+                    Ok(buf)
+                };
+                let mut head = read(0, HEADER_BYTES)?;
+                head.extend(read(len - TRAILER_BYTES as u64, TRAILER_BYTES)?);
+                let header = format::decode_header(path, &head)?;
+                let table_offset = u64::from_le_bytes(head[HEADER_BYTES..HEADER_BYTES + 8].try_into().unwrap());
+                let tail_start = table_offset.clamp(HEADER_BYTES as u64, len - TRAILER_BYTES as u64);
+                let tail = read(tail_start, (len - tail_start) as usize)?;
+                let sections = format::decode_footer_tail(path, len, &tail, tail_start)?;
+                let mut loaded = HashMap::new();
+                for s in sections.iter().filter(|s| hot.contains(&s.name.as_str()) || s.name.starts_with("graph.")) {
+                    let mut words = vec![0u64; (s.len as usize).div_ceil(8)].into_boxed_slice();
+                    let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..s.len as usize];
+                    file.read_exact_at(bytes, s.offset).map_err(io_err(path))?;
+                    loaded.insert(s.name.clone(), words);
+                }
+                let uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
+                Ok((Storage::Read { file, len, uid, hot: loaded, cache: cfg.cache.clone() }, header, sections))
+            }
+        }
+    }
+
+    /// A section that is always resident (mapped, or loaded at open).
+    pub fn resident(&self, s: &SectionEntry) -> Option<&[u8]> {
+        match self {
+            Storage::Mapped(map) => Some(&map[s.offset as usize..(s.offset + s.len) as usize]),
+            Storage::Read { hot, .. } => {
+                hot.get(&s.name).map(|w| &bytemuck::cast_slice::<u64, u8>(w)[..s.len as usize])
+            }
+        }
+    }
+
+    /// Bytes `offset .. offset + len` of the file (in place for mmap; through
+    /// the block cache for pread).
+    pub fn read(&self, path: &Path, offset: u64, len: u64) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Storage::Mapped(map) => Ok(Cow::Borrowed(&map[offset as usize..(offset + len) as usize])),
+            Storage::Read { file, len: file_len, uid, cache, .. } => {
+                let mut out = Vec::with_capacity(len as usize);
+                let end = offset + len;
+                let mut at = offset;
+                while at < end {
+                    let index = at / BLOCK_BYTES;
+                    let block = cache.block(file, *uid, *file_len, index).map_err(io_err(path))?;
+                    let from = (at - index * BLOCK_BYTES) as usize;
+                    let to = ((end - index * BLOCK_BYTES) as usize).min(block.len());
+                    out.extend_from_slice(&block[from..to]);
+                    at = index * BLOCK_BYTES + to as u64;
+                }
+                Ok(Cow::Owned(out))
+            }
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            Storage::Mapped(map) => map.len() as u64,
+            Storage::Read { len, .. } => *len,
+        }
+    }
+}
