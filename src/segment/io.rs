@@ -42,9 +42,12 @@ pub enum SegmentIo {
 /// Size of one cache block.
 pub(crate) const BLOCK_BYTES: u64 = 64 << 10;
 
+/// Blocks by (segment uid, block index).
+type Blocks = LruCache<(u64, u64), Arc<[u8]>>;
+
 /// The database-wide block cache of the `Pread` backend.
 pub(crate) struct BlockCache {
-    blocks: Mutex<LruCache<(u64, u64), Arc<[u8]>>>,
+    blocks: Mutex<Blocks>,
     pub hits: AtomicU64,
     pub misses: AtomicU64,
 }
