@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use vego::{CollectionConfig, Db, Document, Durability, Options, SearchOptions};
+use vego::{CollectionConfig, Db, Document, Durability, Filter, Options, SearchOptions, SegmentIo};
 
 fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut s = seed | 1;
@@ -69,8 +69,16 @@ fn main() {
     let c = db.create_collection("bench", cfg).unwrap();
     let t = Instant::now();
     for (b, chunk) in base.chunks(10_000).enumerate() {
-        let docs =
-            chunk.iter().enumerate().map(|(j, v)| Document::new((b * 10_000 + j).to_string(), v.clone())).collect();
+        let docs = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, v)| {
+                let i = b * 10_000 + j;
+                Document::new(i.to_string(), v.clone())
+                    .with("bucket", (i % 100) as i64)
+                    .with("title", format!("document number {i} about topic {}", i % 37))
+            })
+            .collect();
         c.insert_batch(docs).unwrap();
     }
     let ingest = t.elapsed().as_secs_f64();
@@ -98,29 +106,44 @@ fn main() {
     db.close().unwrap();
     println!("close: {:.3} s", t.elapsed().as_secs_f64());
 
-    let t = Instant::now();
+    for (name, io) in [("mmap", SegmentIo::Mmap), ("pread", SegmentIo::Pread { cache_bytes: 256 << 20 })] {
+        let t = Instant::now();
+        let db = Db::open(dir.path(), Options::default().segment_io(io)).unwrap();
+        let c = db.collection("bench").unwrap();
+        println!("[{name}] reopen: {:.3} s ({} documents)", t.elapsed().as_secs_f64(), c.len());
+        let (r, q) = recall_qps(&c, &queries, &gt, 64);
+        println!("[{name}] search ef 64, no documents: recall@10 {r:.4}, {q:.0} QPS");
+        for (label, opts) in [
+            ("with documents", SearchOptions::new(10).ef(64)),
+            ("filter bucket < 10", SearchOptions::new(10).ef(64).filter(Filter::lt("bucket", 10))),
+            ("filter bucket == 7", SearchOptions::new(10).ef(64).filter(Filter::eq("bucket", 7))),
+        ] {
+            let t = Instant::now();
+            for q in &queries {
+                assert_eq!(c.search_with(q, &opts).unwrap().len(), 10);
+            }
+            println!("[{name}] search {label}: {:.0} QPS", queries.len() as f64 / t.elapsed().as_secs_f64());
+        }
+        let mut lat = Vec::with_capacity(10_000);
+        let mut s = 99u64;
+        for _ in 0..10_000 {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let id = ((s >> 33) as usize % n).to_string();
+            let t = Instant::now();
+            let d = c.get(&id).unwrap();
+            lat.push(t.elapsed().as_nanos() as u64);
+            assert_eq!(d.unwrap().metadata.len(), 2);
+        }
+        println!(
+            "[{name}] get (vector + 2 metadata fields): p50 {:.1} us, p99 {:.1} us",
+            percentile(&mut lat, 50) as f64 / 1e3,
+            percentile(&mut lat, 99) as f64 / 1e3
+        );
+        drop(c);
+        db.close().unwrap();
+    }
     let db = Db::open(dir.path(), Options::default()).unwrap();
     let c = db.collection("bench").unwrap();
-    println!("reopen: {:.3} s ({} documents)", t.elapsed().as_secs_f64(), c.len());
-    let (r, q) = recall_qps(&c, &queries, &gt, 64);
-    println!("after reopen ef  64: recall@10 {r:.4}, {q:.0} QPS");
-
-    let mut lat = Vec::with_capacity(10_000);
-    let mut s = 99u64;
-    for _ in 0..10_000 {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-        let id = ((s >> 33) as usize % n).to_string();
-        let t = Instant::now();
-        let d = c.get(&id).unwrap();
-        lat.push(t.elapsed().as_nanos() as u64);
-        assert!(d.is_some());
-    }
-    println!(
-        "get: p50 {:.1} us, p99 {:.1} us",
-        percentile(&mut lat, 50) as f64 / 1e3,
-        percentile(&mut lat, 99) as f64 / 1e3
-    );
-
     let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
     let t = Instant::now();
     let mut floats = 0usize;

@@ -265,3 +265,32 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
         }
     }
 }
+
+#[test]
+fn filtered_graph_search_in_a_large_segment_returns_k_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000u64;
+    {
+        let db = open(dir.path());
+        let c = db.create_collection("big", CollectionConfig::new(8)).unwrap();
+        for b in 0..n / 5_000 {
+            c.insert_batch(
+                (b * 5_000..(b + 1) * 5_000)
+                    .map(|i| Document::new(i.to_string(), vector(i, 8)).with("bucket", (i % 100) as i64))
+                    .collect(),
+            )
+            .unwrap();
+        }
+        db.close().unwrap();
+    }
+    let db = open(dir.path());
+    let c = db.collection("big").unwrap();
+    assert_eq!(c.stats().segments, 1);
+    for f in [Filter::lt("bucket", 10), Filter::lt("bucket", 50), Filter::eq("bucket", 7)] {
+        for q in 0..20u64 {
+            let hits = c.search_with(&vector(q + 50_000, 8), &SearchOptions::new(10).filter(f.clone())).unwrap();
+            assert_eq!(hits.len(), 10, "{f:?}");
+            assert!(hits.iter().all(|h| f.matches(&h.document.as_ref().unwrap().metadata)));
+        }
+    }
+}

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 
 use super::format::{self, corrupt, SectionEntry, HEADER_BYTES, TRAILER_BYTES};
 use crate::error::io_err;
-use crate::Result;
+use crate::{Result, Value};
 
 /// Which backend reads segment files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,11 +73,44 @@ impl BlockCache {
     }
 }
 
+/// Decoded metadata pages by (segment uid, column, page index).
+type Pages = LruCache<(u64, Arc<str>, u32), Arc<Vec<Option<Value>>>>;
+
+/// Decoded column pages shared by every segment of a database: point reads
+/// and filters then decode a compressed page once, not once per row.
+pub(crate) struct PageCache {
+    pages: Mutex<Pages>,
+}
+
+/// Decoded pages kept per database.
+pub(crate) const DECODED_PAGES_MAX: usize = 2_048;
+
+impl PageCache {
+    fn new() -> PageCache {
+        PageCache { pages: Mutex::new(LruCache::new(NonZeroUsize::new(DECODED_PAGES_MAX).expect("non-zero"))) }
+    }
+
+    /// The decoded page, decoding it with `decode` on a miss.
+    pub fn get_or_decode(
+        &self,
+        key: (u64, Arc<str>, u32),
+        decode: impl FnOnce() -> Result<Vec<Option<Value>>>,
+    ) -> Result<Arc<Vec<Option<Value>>>> {
+        if let Some(p) = self.pages.lock().get(&key) {
+            return Ok(p.clone());
+        }
+        let page = Arc::new(decode()?);
+        self.pages.lock().put(key, page.clone());
+        Ok(page)
+    }
+}
+
 /// Shared settings for opening segments.
 #[derive(Clone)]
 pub(crate) struct IoConfig {
     pub io: SegmentIo,
     pub cache: Arc<BlockCache>,
+    pub pages: Arc<PageCache>,
 }
 
 impl IoConfig {
@@ -86,11 +119,16 @@ impl IoConfig {
             SegmentIo::Mmap => BLOCK_BYTES,
             SegmentIo::Pread { cache_bytes } => cache_bytes,
         };
-        IoConfig { io, cache: Arc::new(BlockCache::new(bytes)) }
+        IoConfig { io, cache: Arc::new(BlockCache::new(bytes)), pages: Arc::new(PageCache::new()) }
     }
 }
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for an open segment (cache keys).
+pub(crate) fn next_uid() -> u64 {
+    NEXT_UID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// An open segment file's bytes.
 pub(crate) enum Storage {
@@ -138,7 +176,7 @@ impl Storage {
                     file.read_exact_at(bytes, s.offset).map_err(io_err(path))?;
                     loaded.insert(s.name.clone(), words);
                 }
-                let uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
+                let uid = next_uid();
                 Ok((Storage::Read { file, len, uid, hot: loaded, cache: cfg.cache.clone() }, header, sections))
             }
         }

@@ -12,7 +12,7 @@ use super::columns::{self, Column, PageRef, COLUMN_PREFIX};
 use super::encoding;
 use super::format::{corrupt, Header, SectionEntry};
 use super::id_index;
-use super::io::{IoConfig, Storage};
+use super::io::{next_uid, IoConfig, PageCache, Storage};
 use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
 use crate::{Result, Value};
 
@@ -39,6 +39,8 @@ pub(crate) struct Segment {
     /// Per document row: seq of the version that replaced or deleted it; `u64::MAX` while current.
     superseded_at: Box<[AtomicU64]>,
     metric: Metric,
+    uid: u64,
+    pages: Arc<PageCache>,
     /// Metadata columns by field name, parsed on first use.
     columns: BTreeMap<String, OnceLock<std::result::Result<Arc<Column>, String>>>,
 }
@@ -68,8 +70,18 @@ impl Segment {
             1 => Metric::Cosine,
             _ => Metric::InnerProduct,
         };
-        let seg =
-            Segment { path: path.to_path_buf(), storage, header, sections, verified, superseded_at, metric, columns };
+        let seg = Segment {
+            path: path.to_path_buf(),
+            storage,
+            header,
+            sections,
+            verified,
+            superseded_at,
+            metric,
+            uid: next_uid(),
+            pages: cfg.pages.clone(),
+            columns,
+        };
         for name in EAGER {
             seg.section(name)?;
         }
@@ -259,8 +271,14 @@ impl Segment {
         Ok((self.cold(&name, page.offset, page.len as u64)?, at))
     }
 
-    /// Every value of one page of a column (`None` = absent).
-    pub fn decode_page(&self, field: &str, column: &Column, page: &PageRef) -> Result<Vec<Option<Value>>> {
+    /// Every value of one page of a column (`None` = absent), decoded once
+    /// and then served from the database's page cache.
+    pub fn decode_page(&self, field: &str, column: &Column, page: &PageRef) -> Result<Arc<Vec<Option<Value>>>> {
+        let index = column.pages.partition_point(|p| p.first_row < page.first_row) as u32;
+        self.pages.get_or_decode((self.uid, Arc::from(field), index), || self.decode_page_uncached(field, column, page))
+    }
+
+    fn decode_page_uncached(&self, field: &str, column: &Column, page: &PageRef) -> Result<Vec<Option<Value>>> {
         let (bytes, at) = self.page_bytes(field, page)?;
         let values = encoding::decode_page(column.kind, &bytes)
             .map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
@@ -283,11 +301,9 @@ impl Segment {
             let Some(page) = column.page_of(row) else {
                 return Err(corrupt(&self.path, 0, format!("column {field} has no page for row {row}")));
             };
-            let (bytes, at) = self.page_bytes(field, page)?;
-            let value = encoding::decode_row(column.kind, &bytes, (row - page.first_row) as usize)
-                .map_err(|e| corrupt(&self.path, at + e.offset as u64, e.detail))?;
-            if let Some(v) = value {
-                out.insert(field.to_owned(), v);
+            let values = self.decode_page(field, &column, page)?;
+            if let Some(v) = &values[(row - page.first_row) as usize] {
+                out.insert(field.to_owned(), v.clone());
             }
         }
         Ok(out)

@@ -151,3 +151,26 @@ fn zone_maps_prune_a_segment_no_row_can_match() {
     assert!(segment_may_match(&seg, &Filter::ne("year", 2010)).unwrap());
     assert!(segment_may_match(&seg, &Filter::gt("year", 2030).not()).unwrap());
 }
+
+#[test]
+fn filters_over_many_pages_find_every_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<Row> = (0..20_000u64)
+        .map(|i| {
+            let meta = BTreeMap::from([
+                ("bucket".to_string(), Value::Int((i % 100) as i64)),
+                ("title".to_string(), Value::Str(format!("document number {i} about topic {}", i % 37))),
+            ]);
+            (format!("id{i}"), i + 1, vec![i as f32, 0.0, 0.0, 1.0], meta)
+        })
+        .collect();
+    let seg = write(dir.path(), &rows, &[], Metric::L2);
+    for f in [Filter::lt("bucket", 10), Filter::eq("bucket", 7), Filter::exists("title")] {
+        let expected = rows.iter().filter(|r| f.matches(&r.3)).count();
+        assert!(segment_may_match(&seg, &f).unwrap(), "{f:?}");
+        assert_eq!(matching_rows(&seg, &f).unwrap().count(), expected, "{f:?}");
+    }
+    for row in [0u32, 4_095, 4_096, 19_999] {
+        assert_eq!(seg.metadata(row, None).unwrap(), rows[row as usize].3);
+    }
+}
