@@ -28,6 +28,9 @@ pub enum Op {
     Delete(String),
     /// Update an id (a no-op if absent: `NotFound` is expected).
     Update(String, u64),
+    /// Write the memtable to a segment (no change to the contents), so kills
+    /// also land mid-flush and recovery must combine segments and WAL.
+    Flush,
 }
 
 /// The model: id → key of the document that must be stored.
@@ -38,6 +41,9 @@ pub fn op(seed: u64, i: u64) -> Op {
     let mut r = StdRng::seed_from_u64(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
     let pool_id = |r: &mut StdRng| format!("p{}", r.gen_range(0..POOL));
     let key = i * 100;
+    if i % 23 == 22 {
+        return Op::Flush;
+    }
     match r.gen_range(0..10) {
         0..=3 => Op::Upsert(vec![(pool_id(&mut r), key)]),
         4 | 5 => Op::Delete(pool_id(&mut r)),
@@ -77,6 +83,7 @@ pub fn apply(model: &mut Model, op: &Op) {
                 *v = *k;
             }
         }
+        Op::Flush => {}
     }
 }
 
@@ -91,6 +98,7 @@ pub fn run(c: &Collection, op: &Op) -> vego::Result<()> {
             Err(vego::Error::NotFound(_)) => Ok(()),
             other => other,
         },
+        Op::Flush => c.flush(),
     }
 }
 
