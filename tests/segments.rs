@@ -267,9 +267,11 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
 }
 
 #[test]
-fn filtered_graph_search_in_a_large_segment_returns_k_matches() {
+fn filtered_search_in_a_large_segment_reaches_recall_at_1_10_and_50_percent() {
     let dir = tempfile::tempdir().unwrap();
-    let n = 20_000u64;
+    // 50k rows: 10 % (5,000) and 50 % match more rows than the exact-scan
+    // threshold (4,096 and 5 %), so they walk the graph; 1 % scans exactly.
+    let n = 50_000u64;
     {
         let db = open(dir.path());
         let c = db.create_collection("big", CollectionConfig::new(8)).unwrap();
@@ -286,11 +288,23 @@ fn filtered_graph_search_in_a_large_segment_returns_k_matches() {
     let db = open(dir.path());
     let c = db.collection("big").unwrap();
     assert_eq!(c.stats().segments, 1);
-    for f in [Filter::lt("bucket", 10), Filter::lt("bucket", 50), Filter::eq("bucket", 7)] {
-        for q in 0..20u64 {
-            let hits = c.search_with(&vector(q + 50_000, 8), &SearchOptions::new(10).filter(f.clone())).unwrap();
+    let data: Vec<Vec<f32>> = (0..n).map(|i| vector(i, 8)).collect();
+    for (f, keep) in [(Filter::lt("bucket", 10), 10u64), (Filter::lt("bucket", 50), 50), (Filter::eq("bucket", 7), 0)] {
+        let matching: Vec<usize> =
+            (0..n).filter(|i| if keep == 0 { i % 100 == 7 } else { i % 100 < keep }).map(|i| i as usize).collect();
+        let subset: Vec<Vec<f32>> = matching.iter().map(|&i| data[i].clone()).collect();
+        let mut found = 0;
+        for q in 0..50u64 {
+            let query = vector(q + 50_000, 8);
+            let hits = c.search_with(&query, &SearchOptions::new(10).filter(f.clone())).unwrap();
             assert_eq!(hits.len(), 10, "{f:?}");
             assert!(hits.iter().all(|h| f.matches(&h.document.as_ref().unwrap().metadata)));
+            let truth: Vec<usize> =
+                brute_force(&subset, &query, 10, Distance::L2).into_iter().map(|j| matching[j]).collect();
+            found += hits.iter().filter(|h| truth.contains(&h.id.parse().unwrap())).count();
         }
+        let recall = found as f64 / 500.0;
+        eprintln!("{f:?}: recall@10 = {recall:.4}");
+        assert!(recall >= 0.95, "{f:?}: recall@10 = {recall}");
     }
 }

@@ -244,6 +244,15 @@ mod tests {
         }
 
         #[test]
+        fn unknown_major_version_is_incompatible_format(major in 2u16..u16::MAX) {
+            let h = Header { dimension: 8, metric: 0, rows: 1, tombstones: 0, min_seq: 1, max_seq: 1 };
+            let mut bytes = file(&h, &[]);
+            bytes[8..10].copy_from_slice(&major.to_le_bytes());
+            let found = matches!(decode_header(Path::new("f"), &bytes), Err(Error::IncompatibleFormat { found, .. }) if found == major);
+            prop_assert!(found);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             if decode_header(Path::new("f"), &bytes).is_ok() {
                 let _ = decode_footer(Path::new("f"), &bytes);
