@@ -167,7 +167,34 @@ impl Collection {
 
     /// Deletes a document; returns whether it existed.
     pub fn delete(&self, id: &str) -> Result<bool> {
-        write_path::delete(&self.inner, id)
+        write_path::delete(&self.inner, id, None)
+    }
+
+    /// Replaces the document only if its stored version is `expected_version`
+    /// (the `version` of the document as read; 0 = "must not exist"), else
+    /// `Error::Conflict`. The check and the write are atomic, so concurrent
+    /// read-modify-write loops lose no update.
+    ///
+    /// ```
+    /// use vego::{Db, Document, Error, Options};
+    /// # fn main() -> vego::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let c = Db::open(dir.path(), Options::default().dimension(1))?.collection("c")?;
+    /// c.insert(Document::new("n", vec![0.0]).with("count", 0))?;
+    /// let read = c.get("n")?.unwrap();
+    /// c.update_if(Document::new("n", vec![0.0]).with("count", 1), read.version)?;
+    /// let stale = c.update_if(Document::new("n", vec![0.0]).with("count", 1), read.version);
+    /// assert!(matches!(stale, Err(Error::Conflict { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn update_if(&self, doc: Document, expected_version: u64) -> Result<()> {
+        write_path::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop)
+    }
+
+    /// Deletes the document only if its stored version is `expected_version`,
+    /// else `Error::Conflict`; returns whether it existed.
+    pub fn delete_if(&self, id: &str, expected_version: u64) -> Result<bool> {
+        write_path::delete(&self.inner, id, Some(expected_version))
     }
 
     /// The document with this id, or `None`. Average O(1).

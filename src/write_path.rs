@@ -27,6 +27,13 @@ pub(crate) enum Precondition {
     Absent,
     /// The id must be live (update).
     Present,
+    /// The id's current version must be this (0 = absent): optimistic concurrency.
+    Version(u64),
+}
+
+/// The version a precondition compares: the live version's seq, 0 if absent.
+fn current_version(t: &Tables, id: &str) -> u64 {
+    t.latest(id).filter(|l| l.live).map_or(0, |l| l.seq)
 }
 
 /// Applies puts at `seq` to the layers (invisibly until `seq` is published);
@@ -73,6 +80,12 @@ pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precond
         let mut ids = ids;
         for (id, was_live) in ids.iter_mut() {
             *was_live = t.latest(id).is_some_and(|l| l.live);
+            if let Precondition::Version(expected) = pre {
+                let found = current_version(&t, id);
+                if found != expected {
+                    return Err(Error::Conflict { id: id.clone(), expected, found });
+                }
+            }
             match pre {
                 Precondition::Absent if *was_live => return Err(Error::AlreadyExists(id.clone())),
                 Precondition::Present if !*was_live => return Err(Error::NotFound(id.clone())),
@@ -97,8 +110,9 @@ pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precond
     Ok(seq)
 }
 
-/// Deletes `id`; returns whether it was live. A delete of a missing id writes nothing.
-pub(crate) fn delete(coll: &Arc<CollectionInner>, id: &str) -> Result<bool> {
+/// Deletes `id`; returns whether it was live. A delete of a missing id writes
+/// nothing. With `expected`, the live version must match (0 = absent).
+pub(crate) fn delete(coll: &Arc<CollectionInner>, id: &str, expected: Option<u64>) -> Result<bool> {
     coll.check_live()?;
     validate::doc_id(id)?;
     let payload = wal_record::encode(coll.core.id, &[WalOp::Delete { id: id.to_owned() }]);
@@ -107,6 +121,12 @@ pub(crate) fn delete(coll: &Arc<CollectionInner>, id: &str) -> Result<bool> {
         coll.check_live()?;
         coll.db.check_writable()?;
         let t = coll.core.tables.load_full();
+        if let Some(expected) = expected {
+            let found = current_version(&t, id);
+            if found != expected {
+                return Err(Error::Conflict { id: id.to_owned(), expected, found });
+            }
+        }
         if !t.latest(id).is_some_and(|l| l.live) {
             return Ok(false);
         }
