@@ -16,7 +16,9 @@ use crate::segment::reader::Segment;
 use crate::stats::CollectionStats;
 use crate::tables::Tables;
 use crate::write_path::{self, Precondition};
-use crate::{flush, CollectionConfig, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot};
+use crate::{
+    flush, CollectionConfig, CompactionStats, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot,
+};
 
 /// A collection's data and configuration, independent of the database handle
 /// (so the database can track collections without a reference cycle).
@@ -255,6 +257,15 @@ impl Collection {
         self.inner.check_live()?;
         flush::freeze(&self.inner);
         flush::flush_frozen(&self.inner)
+    }
+
+    /// Merges the collection's segments into one, dropping versions no
+    /// snapshot can see and tombstones; reclaims their disk and memory once
+    /// older snapshots are dropped. Also runs in the background after flushes
+    /// when segments pile up or many rows are dead.
+    pub fn compact(&self) -> Result<CompactionStats> {
+        self.inner.check_live()?;
+        crate::compaction::compact(&self.inner.db, &self.inner.core)
     }
 
     /// Counters for monitoring.

@@ -42,7 +42,9 @@ pub(crate) fn maybe_freeze(coll: &Arc<CollectionInner>) {
     let handle = std::thread::Builder::new().name("vego-flush".into()).spawn(move || {
         // A failed flush leaves the frozen memtable in place (its writes are
         // still in the WAL); the next flush retries it.
-        let _ = flush_frozen(&job);
+        if flush_frozen(&job).is_ok() && crate::compaction::wanted(&job.core) {
+            let _ = crate::compaction::compact(&job.db, &job.core);
+        }
     });
     if let Ok(h) = handle {
         coll.db.flushers.lock().push(h);

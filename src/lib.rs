@@ -31,6 +31,7 @@
 
 mod codec;
 mod collection;
+mod compaction;
 mod db;
 mod document;
 mod error;
@@ -64,7 +65,7 @@ pub use options::{CollectionConfig, Distance, Durability, Options};
 pub use search_options::{Hit, SearchOptions};
 pub use segment::io::SegmentIo;
 pub use snapshot::Snapshot;
-pub use stats::{CollectionStats, DbStats};
+pub use stats::{CollectionStats, CompactionStats, DbStats};
 
 /// Engine internals exposed for benchmarks and sibling modules' tests; not
 /// a stable API.

@@ -55,3 +55,18 @@ pub struct DbStats {
     /// Per-collection statistics.
     pub collections: Vec<CollectionStats>,
 }
+
+/// What a compaction did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CompactionStats {
+    /// Segments merged.
+    pub segments_in: u64,
+    /// Segments written (0 or 1).
+    pub segments_out: u64,
+    /// Versions dropped: replaced or deleted ones no snapshot can see, and tombstones.
+    pub versions_dropped: u64,
+    /// Bytes of the merged segments.
+    pub bytes_in: u64,
+    /// Bytes of the result.
+    pub bytes_out: u64,
+}

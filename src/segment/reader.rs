@@ -341,6 +341,11 @@ impl Segment {
         let _ = self.superseded_at[row as usize].compare_exchange(seq, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
     }
 
+    /// Seq of the write that replaced or deleted `row` (`u64::MAX` if none).
+    pub fn superseded_at(&self, row: u32) -> u64 {
+        self.superseded_at[row as usize].load(Ordering::Acquire)
+    }
+
     /// Is document row `row` current (not replaced or deleted)?
     pub fn is_current(&self, row: u32) -> bool {
         self.superseded_at[row as usize].load(Ordering::Acquire) == u64::MAX

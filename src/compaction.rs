@@ -1,0 +1,180 @@
+//! Compaction: merge a collection's segments into one, keeping only the
+//! versions a current or future snapshot can see, dropping tombstones (no
+//! older segment remains to hide), and building the merged graph.
+//!
+//! Snapshots taken before the swap keep the old segments (they pin them);
+//! the old files are unlinked at once, their mappings stay valid until the
+//! last snapshot drops. Crash safety is the flush's: the merged file is
+//! renamed into place, and becomes part of the database with one manifest
+//! edit that also forgets the old files; leftovers are deleted at open.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use vego_manifest::SegmentEntry;
+
+use crate::collection::CollectionCore;
+use crate::db::DbShared;
+use crate::flush::segment_file_name;
+use crate::hnsw::{Hnsw, HnswParams};
+use crate::segment::build::{self, RowIn, SegmentIn};
+use crate::segment::reader::Segment;
+use crate::segment::writer::write_file_atomically;
+use crate::stats::CompactionStats;
+use crate::tables::Tables;
+use crate::{Result, Value};
+
+/// Background compaction starts when a collection has more segments than this…
+pub(crate) const SEGMENTS_MAX: usize = 6;
+/// …or when at least this share (percent) of its segment rows are dead.
+pub(crate) const DEAD_PERCENT_MAX: u64 = 30;
+
+/// Does the background policy want a compaction?
+pub(crate) fn wanted(core: &CollectionCore) -> bool {
+    let t = core.tables.load();
+    let rows: u64 = t.segments.iter().map(|s| s.rows() as u64).sum();
+    let dead: u64 = t.segments.iter().map(|s| (0..s.rows()).filter(|&r| !s.is_current(r)).count() as u64).sum();
+    t.segments.len() > SEGMENTS_MAX || (rows > 0 && dead * 100 >= rows * DEAD_PERCENT_MAX)
+}
+
+/// One kept row, copied out of its segment.
+struct Kept {
+    id: String,
+    seq: u64,
+    raw: Vec<f32>,
+    index: Vec<f32>,
+    metadata: BTreeMap<String, Value>,
+    from: (usize, u32),
+}
+
+/// Merges every segment of the collection into one.
+pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<CompactionStats> {
+    let _one_at_a_time = core.flush_lock.lock();
+    let segments = core.tables.load().segments.clone();
+    let mut stats = CompactionStats {
+        segments_in: segments.len() as u64,
+        bytes_in: segments.iter().map(|s| s.file_bytes()).sum(),
+        ..CompactionStats::default()
+    };
+    let tidy = segments.len() == 1
+        && segments[0].header.tombstones == 0
+        && (0..segments[0].rows()).all(|r| segments[0].is_current(r));
+    if segments.is_empty() || tidy {
+        stats.segments_out = stats.segments_in;
+        stats.bytes_out = stats.bytes_in;
+        return Ok(stats);
+    }
+    // Every segment row is at or below the visible seq (flushes publish first);
+    // snapshots from now on see at least `vis`, so a version superseded at or
+    // below it is invisible to all of them.
+    let vis = db.visibility.visible();
+    let kept = collect(&segments, vis, &mut stats)?;
+    let input = SegmentIn {
+        dimension: core.config.dimension as u32,
+        metric: crate::wal_glue::distance_code(core.config.distance),
+        rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
+        tombstones: Vec::new(),
+        graph: build_graph(core, &kept),
+    };
+    let bytes = build::encode(&input);
+    let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
+    let path = core.segments_dir.join(segment_file_name(file_id));
+    write_file_atomically(&path, &bytes)?;
+    let merged = Arc::new(Segment::open(&path, &db.io)?);
+    let old: HashSet<String> =
+        segments.iter().map(|s| s.path().file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let entry = SegmentEntry {
+        file_id,
+        rows: merged.header.rows,
+        bytes: bytes.len() as u64,
+        min_seq: merged.header.min_seq,
+        max_seq: merged.header.max_seq,
+    };
+    let edit = db.manifest.edit(|s| {
+        let Some(c) = s.collections.get_mut(&core.name).filter(|c| c.id == core.id) else {
+            return Err(vego_manifest::Error::Rejected("collection dropped".into()));
+        };
+        c.segments.retain(|e| !old.contains(&segment_file_name(e.file_id)));
+        c.segments.push(entry.clone());
+        s.next_file_id = s.next_file_id.max(file_id + 1);
+        Ok(())
+    });
+    if let Err(e) = edit {
+        let _ = std::fs::remove_file(&path);
+        return match e {
+            vego_manifest::Error::Rejected(_) => Ok(stats),
+            e => Err(e.into()),
+        };
+    }
+    install(db, core, &segments, merged.clone(), &kept);
+    for s in &segments {
+        let _ = std::fs::remove_file(s.path());
+    }
+    stats.segments_out = 1;
+    stats.bytes_out = merged.file_bytes();
+    Ok(stats)
+}
+
+/// The newest version of each id across the segments (newest segment
+/// first), if a snapshot at `vis` or later can still see it.
+fn collect(segments: &[Arc<Segment>], vis: u64, stats: &mut CompactionStats) -> Result<Vec<Kept>> {
+    let mut seen = HashSet::new();
+    let mut kept = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        let entries = seg.rows() as u64 + seg.header.tombstones;
+        for e in 0..entries as u32 {
+            let id = seg.id(e)?;
+            let newest = seen.insert(id.to_owned());
+            if !newest || seg.is_tombstone(e) || seg.superseded_at(e) <= vis {
+                stats.versions_dropped += 1;
+                continue;
+            }
+            let doc = seg.document(e, true, None)?;
+            kept.push(Kept {
+                id: doc.id,
+                seq: doc.version,
+                raw: doc.vector,
+                index: seg.vector(e).to_vec(),
+                metadata: doc.metadata,
+                from: (i, e),
+            });
+        }
+    }
+    Ok(kept)
+}
+
+fn build_graph(core: &CollectionCore, kept: &[Kept]) -> crate::hnsw::FlatGraph {
+    let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x0c0a_c7ed };
+    let graph = Hnsw::new(core.config.dimension, core.metric(), params);
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(k) = kept.get(i) else { break };
+                graph.insert_at(i as u32, &k.index);
+            });
+        }
+    });
+    graph.to_flat().expect("every kept row was inserted")
+}
+
+/// Swaps the merged segment in under the write lock, carrying over which
+/// kept rows newer writes superseded meanwhile.
+fn install(db: &DbShared, core: &CollectionCore, old: &[Arc<Segment>], merged: Arc<Segment>, kept: &[Kept]) {
+    let _w = db.write.lock();
+    for (row, k) in kept.iter().enumerate() {
+        let at = old[k.from.0].superseded_at(k.from.1);
+        if at != u64::MAX {
+            merged.supersede(row as u32, at);
+        }
+    }
+    let t = core.tables.load_full();
+    let newer: Vec<Arc<Segment>> =
+        t.segments.iter().filter(|s| !old.iter().any(|o| Arc::ptr_eq(o, s))).cloned().collect();
+    let mut segments = newer;
+    segments.push(merged);
+    core.tables.store(Arc::new(Tables { active: t.active.clone(), frozen: t.frozen.clone(), segments }));
+}
