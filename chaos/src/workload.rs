@@ -31,6 +31,9 @@ pub enum Op {
     /// Write the memtable to a segment (no change to the contents), so kills
     /// also land mid-flush and recovery must combine segments and WAL.
     Flush,
+    /// Merge the segments (no change to the contents), so kills also land
+    /// mid-compaction.
+    Compact,
 }
 
 /// The model: id → key of the document that must be stored.
@@ -43,6 +46,9 @@ pub fn op(seed: u64, i: u64) -> Op {
     let key = i * 100;
     if i % 23 == 22 {
         return Op::Flush;
+    }
+    if i % 97 == 96 {
+        return Op::Compact;
     }
     match r.gen_range(0..10) {
         0..=3 => Op::Upsert(vec![(pool_id(&mut r), key)]),
@@ -83,7 +89,7 @@ pub fn apply(model: &mut Model, op: &Op) {
                 *v = *k;
             }
         }
-        Op::Flush => {}
+        Op::Flush | Op::Compact => {}
     }
 }
 
@@ -99,6 +105,7 @@ pub fn run(c: &Collection, op: &Op) -> vego::Result<()> {
             other => other,
         },
         Op::Flush => c.flush(),
+        Op::Compact => c.compact().map(drop),
     }
 }
 
