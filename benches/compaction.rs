@@ -7,7 +7,6 @@
 //! `../shared/datasets/minilm-dev` when present, else synthetic data).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
