@@ -85,4 +85,24 @@ pub mod fuzzing {
     pub fn decode_wal_payload(bytes: &[u8]) -> Result<(), DecodeError> {
         crate::wal_record::decode(bytes).map(drop)
     }
+
+    /// Opens a segment file and reads everything in it: every document, a
+    /// graph search, a filter over every column. Errors, never panics.
+    pub fn read_segment(path: &std::path::Path) -> crate::Result<()> {
+        use crate::segment::io::{IoConfig, SegmentIo};
+        let seg = crate::segment::reader::Segment::open(path, &IoConfig::new(SegmentIo::Mmap))?;
+        let entries = seg.rows() as u64 + seg.header.tombstones;
+        for e in 0..entries.min(1 << 16) as u32 {
+            let id = seg.id(e)?.to_owned();
+            let _ = seg.find(&id);
+            if !seg.is_tombstone(e) {
+                seg.document(e, true, None)?;
+            }
+        }
+        let query = vec![0.5; seg.header.dimension as usize];
+        seg.search(&query, 10, 32, &|_| true);
+        let filter = crate::Filter::exists("a").or(crate::Filter::gt("b", 1)).or(crate::Filter::eq("c", "x"));
+        crate::segment::filter_eval::matching_rows(&seg, &filter)?;
+        Ok(())
+    }
 }
