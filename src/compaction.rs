@@ -3,8 +3,7 @@
 //! older segment remains to hide), and building the merged graph.
 //!
 //! Snapshots taken before the swap keep the old segments (they pin them);
-//! the old files are unlinked at once, their mappings stay valid until the
-//! last snapshot drops. Crash safety is the flush's: the merged file is
+//! an old file is deleted when the last snapshot using it drops. Crash safety is the flush's: the merged file is
 //! renamed into place, and becomes part of the database with one manifest
 //! edit that also forgets the old files; leftovers are deleted at open.
 
@@ -108,9 +107,8 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         };
     }
     install(db, core, &segments, merged.clone(), &kept);
-    for s in &segments {
-        let _ = std::fs::remove_file(s.path());
-    }
+    // Files go when the last snapshot still reading them drops.
+    segments.iter().for_each(|s| s.mark_obsolete());
     stats.segments_out = 1;
     stats.bytes_out = merged.file_bytes();
     Ok(stats)

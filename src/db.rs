@@ -274,10 +274,8 @@ impl Db {
         core.dropped.store(true, Ordering::Release);
         registry.remove(name);
         self.shared.cores.write().remove(&core.id);
-        // Open snapshots keep their mappings; unlinking only frees the names.
-        for seg in &core.tables.load().segments {
-            let _ = fs::remove_file(seg.path());
-        }
+        // Files go when the last snapshot still reading them drops.
+        core.tables.load().segments.iter().for_each(|s| s.mark_obsolete());
         flush::checkpoint_wal(&self.shared)?;
         Ok(true)
     }

@@ -100,3 +100,27 @@ fn deleting_half_and_compacting_reclaims_disk_and_keeps_recall() {
     }
     assert!(found as f64 / 500.0 >= 0.95, "recall after compaction {}", found as f64 / 500.0);
 }
+
+#[test]
+fn files_of_a_live_snapshot_stay_until_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let c = db.create_collection("c", CollectionConfig::new(16)).unwrap();
+    for round in 0..3u64 {
+        c.insert_batch((round * 100..round * 100 + 100).map(|i| doc(i, i)).collect()).unwrap();
+        c.flush().unwrap();
+    }
+    let files = || std::fs::read_dir(dir.path().join("segments")).unwrap().count();
+    assert_eq!(files(), 3);
+    let snap = c.snapshot();
+    c.delete("d5").unwrap();
+    c.compact().unwrap();
+    assert_eq!(files(), 4, "the snapshot still uses the three merged files");
+    assert!(snap.get("d5").unwrap().is_some());
+    assert_eq!(snap.search(&vector(5, 16), 1).unwrap()[0].id, "d5");
+    drop(snap);
+    assert_eq!(files(), 1, "the last reader gone, the merged files go");
+    assert!(db.drop_collection("c").unwrap());
+    drop(c);
+    assert_eq!(files(), 0, "a dropped collection's files go with its last handle");
+}

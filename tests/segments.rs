@@ -193,6 +193,8 @@ fn dropped_collection_files_are_deleted() {
     c.flush().unwrap();
     assert_eq!(segment_files(dir.path()).len(), 1);
     db.drop_collection("gone").unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 1, "the handle still reads it");
+    drop(c);
     assert!(segment_files(dir.path()).is_empty());
 }
 

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::columns::{self, Column, PageRef, COLUMN_PREFIX};
@@ -41,8 +41,22 @@ pub(crate) struct Segment {
     metric: Metric,
     uid: u64,
     pages: Arc<PageCache>,
+    /// Set when the manifest no longer names this file (compacted away, or
+    /// its collection dropped): the file is deleted when the last reference —
+    /// the current tables or a snapshot — lets go.
+    obsolete: AtomicBool,
     /// Metadata columns by field name, parsed on first use.
     columns: BTreeMap<String, OnceLock<std::result::Result<Arc<Column>, String>>>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // Best effort: a file left behind (e.g. the process dies first)
+            // is unnamed by the manifest and removed at the next open.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl std::fmt::Debug for Segment {
@@ -80,6 +94,7 @@ impl Segment {
             metric,
             uid: next_uid(),
             pages: cfg.pages.clone(),
+            obsolete: AtomicBool::new(false),
             columns,
         };
         for name in EAGER {
@@ -339,6 +354,11 @@ impl Segment {
     /// Undoes `supersede(row, seq)` (a write that failed).
     pub fn unsupersede(&self, row: u32, seq: u64) {
         let _ = self.superseded_at[row as usize].compare_exchange(seq, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The manifest no longer names this file: delete it once unused.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
     }
 
     /// Seq of the write that replaced or deleted `row` (`u64::MAX` if none).
