@@ -8,18 +8,13 @@
 //! edit that also forgets the old files; leftovers are deleted at open.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-use vego_manifest::SegmentEntry;
 
 use crate::collection::CollectionCore;
 use crate::db::DbShared;
-use crate::flush::segment_file_name;
-use crate::hnsw::{Hnsw, HnswParams};
-use crate::segment::build::{self, RowIn, SegmentIn};
+use crate::flush::{build_graph, segment_file_name, write_segment};
+use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
-use crate::segment::writer::write_file_atomically;
 use crate::stats::CompactionStats;
 use crate::tables::Tables;
 use crate::{Result, Value};
@@ -74,22 +69,12 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         metric: crate::wal_glue::distance_code(core.config.distance),
         rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
         tombstones: Vec::new(),
-        graph: build_graph(core, &kept),
+        graph: build_graph(core, kept.len(), |i| kept[i].index.clone()),
     };
-    let bytes = build::encode(&input);
-    let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
-    let path = core.segments_dir.join(segment_file_name(file_id));
-    write_file_atomically(&path, &bytes)?;
-    let merged = Arc::new(Segment::open(&path, &db.io)?);
+    let (merged, entry) = write_segment(db, core, &input)?;
+    let (file_id, path) = (entry.file_id, merged.path().to_path_buf());
     let old: HashSet<String> =
         segments.iter().map(|s| s.path().file_name().unwrap().to_string_lossy().into_owned()).collect();
-    let entry = SegmentEntry {
-        file_id,
-        rows: merged.header.rows,
-        bytes: bytes.len() as u64,
-        min_seq: merged.header.min_seq,
-        max_seq: merged.header.max_seq,
-    };
     let edit = db.manifest.edit(|s| {
         let Some(c) = s.collections.get_mut(&core.name).filter(|c| c.id == core.id) else {
             return Err(vego_manifest::Error::Rejected("collection dropped".into()));
@@ -140,23 +125,6 @@ fn collect(segments: &[Arc<Segment>], vis: u64, stats: &mut CompactionStats) -> 
         }
     }
     Ok(kept)
-}
-
-fn build_graph(core: &CollectionCore, kept: &[Kept]) -> crate::hnsw::FlatGraph {
-    let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x0c0a_c7ed };
-    let graph = Hnsw::new(core.config.dimension, core.metric(), params);
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(k) = kept.get(i) else { break };
-                graph.insert_at(i as u32, &k.index);
-            });
-        }
-    });
-    graph.to_flat().expect("every kept row was inserted")
 }
 
 /// Swaps the merged segment in under the write lock, carrying over which

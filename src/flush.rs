@@ -109,18 +109,8 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
         tombstones: tombstones.iter().map(|(id, seq)| (id.as_ref(), *seq)).collect(),
         graph: segment_graph(core, mem, &mem_rows),
     };
-    let bytes = build::encode(&input);
-    let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
-    let path = core.segments_dir.join(segment_file_name(file_id));
-    write_file_atomically(&path, &bytes)?;
-    let seg = Arc::new(Segment::open(&path, &db.io)?);
-    let entry = SegmentEntry {
-        file_id,
-        rows: seg.header.rows,
-        bytes: bytes.len() as u64,
-        min_seq: seg.header.min_seq,
-        max_seq: seg.header.max_seq,
-    };
+    let (seg, entry) = write_segment(db, core, &input)?;
+    let (file_id, path) = (entry.file_id, seg.path().to_path_buf());
     let edit = db.manifest.edit(|s| {
         let c = s.collections.get_mut(&core.name).filter(|c| c.id == core.id);
         let Some(c) = c else { return Err(vego_manifest::Error::Rejected("collection dropped".into())) };
@@ -150,6 +140,12 @@ fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> Fla
             return g;
         }
     }
+    build_graph(core, n, |i| mem.row(mem_rows[i]).index_vector(core.metric()))
+}
+
+/// A fresh graph over `n` rows (node i = `vector(i)`, as the graph compares
+/// it), built on every core.
+pub(crate) fn build_graph(core: &CollectionCore, n: usize, vector: impl Fn(usize) -> Vec<f32> + Sync) -> FlatGraph {
     let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x05ee_d5e6 };
     let graph = Hnsw::new(core.config.dimension, core.metric(), params);
     let next = AtomicUsize::new(0);
@@ -158,12 +154,36 @@ fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> Fla
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&r) = mem_rows.get(i) else { break };
-                graph.insert_at(i as u32, &mem.row(r).index_vector(core.metric()));
+                if i >= n {
+                    break;
+                }
+                graph.insert_at(i as u32, &vector(i));
             });
         }
     });
     graph.to_flat().expect("every row was inserted")
+}
+
+/// Encodes and writes a new segment file (temp → fsync → rename → fsync
+/// dir) and opens it; the caller then records it in the manifest.
+pub(crate) fn write_segment(
+    db: &DbShared,
+    core: &CollectionCore,
+    input: &SegmentIn,
+) -> Result<(Arc<Segment>, SegmentEntry)> {
+    let bytes = build::encode(input);
+    let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
+    let path = core.segments_dir.join(segment_file_name(file_id));
+    write_file_atomically(&path, &bytes)?;
+    let seg = Arc::new(Segment::open(&path, &db.io)?);
+    let entry = SegmentEntry {
+        file_id,
+        rows: seg.header.rows,
+        bytes: bytes.len() as u64,
+        min_seq: seg.header.min_seq,
+        max_seq: seg.header.max_seq,
+    };
+    Ok((seg, entry))
 }
 
 /// The rows (in memtable order) and tombstones a flush writes.
