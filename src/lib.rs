@@ -48,6 +48,7 @@ mod search_options;
 mod segment;
 mod snapshot;
 mod stats;
+mod sync;
 mod tables;
 mod validate;
 mod visibility;
