@@ -69,6 +69,37 @@ pub fn child(dir: &Path, seed: u64, start: u64) -> ! {
     unreachable!("operation index overflowed")
 }
 
+/// Child side of the kill-during-compaction test: forever, rewrite every
+/// document with its own content (new versions, same data), flush, compact —
+/// printing `compacting` before each compaction so the parent can aim.
+pub fn compact_child(dir: &Path) -> ! {
+    let (_db, c) = match open(dir) {
+        Ok(x) => x,
+        Err(e) => {
+            println!("err open {e}");
+            std::process::exit(3);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    loop {
+        let ids: Vec<String> = (0..workload::POOL).map(|p| format!("p{p}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let same: Vec<vego::Document> = c
+            .get_batch(&refs)
+            .expect("read")
+            .into_iter()
+            .flatten()
+            .map(|d| vego::Document { version: 0, ..d })
+            .collect();
+        if !same.is_empty() {
+            c.upsert_batch(same).expect("rewrite");
+        }
+        c.flush().expect("flush");
+        let _ = writeln!(out, "compacting").and_then(|_| out.flush());
+        c.compact().expect("compact");
+    }
+}
+
 /// Parent side: `cycles` rounds of spawn child → wait for some acks → SIGKILL
 /// → reopen → compare. `child_cmd` builds the command that runs
 /// [`child`] for (dir, seed, start).

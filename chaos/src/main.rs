@@ -36,11 +36,18 @@ enum Mode {
         #[arg(long)]
         start: u64,
     },
+    /// Internal: rewrite and compact forever (for kill-during-compaction tests).
+    #[command(hide = true)]
+    CompactChild {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().mode {
         Mode::Child { dir, seed, start } => vego_chaos::kill::child(&dir, seed, start),
+        Mode::CompactChild { dir } => vego_chaos::kill::compact_child(&dir),
         Mode::Kill { cycles, seed, dir } => {
             let tmp = tempfile::tempdir().expect("temp dir");
             let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());

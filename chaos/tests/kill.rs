@@ -41,3 +41,54 @@ fn the_model_detects_a_lost_write() {
     assert_ne!(read_back(&c, &ids).unwrap().0, model);
     db.close().unwrap();
 }
+
+#[test]
+fn sigkill_during_compaction_loses_nothing_and_leaves_no_files() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+    use vego_chaos::workload::{apply, op, read_back, Model};
+
+    // A store with several segments and many versions to merge.
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    {
+        let (db, c) = vego_chaos::kill::open(dir.path()).unwrap();
+        for i in 0..400u64 {
+            let o = op(5, i);
+            if matches!(o, vego_chaos::workload::Op::Compact) {
+                continue;
+            }
+            vego_chaos::workload::run(&c, &o).unwrap();
+            apply(&mut model, &o);
+        }
+        db.close().unwrap();
+    }
+    let ids = vego_chaos::workload::ids(5, 400);
+    for cycle in 0..8u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vego-chaos"))
+            .arg("compact-child")
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for _ in 0..=cycle % 3 {
+            assert_eq!(lines.next().unwrap().unwrap(), "compacting", "cycle {cycle}");
+        }
+        // Somewhere inside (or just after) the compaction that just started.
+        std::thread::sleep(Duration::from_micros(500 + cycle * 3_000));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (db, c) = vego_chaos::kill::open(dir.path()).unwrap();
+        let (found, damaged) = read_back(&c, &ids).unwrap();
+        assert_eq!(found, model, "cycle {cycle}: contents changed");
+        assert!(damaged.is_empty(), "cycle {cycle}: damaged documents {damaged:?}");
+        let files = std::fs::read_dir(dir.path().join("segments")).unwrap().count() as u64;
+        assert_eq!(files, c.stats().segments, "cycle {cycle}: leftover segment files after open");
+        drop(c);
+        db.close().unwrap();
+    }
+}
