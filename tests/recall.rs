@@ -89,3 +89,42 @@ fn recall_holds_on_hard_synthetic_data_with_default_parameters() {
     eprintln!("isotropic clusters 10k x 64, L2: recall@10 = {r:.4}");
     assert!(r >= 0.85, "recall@10 = {r}");
 }
+
+#[test]
+fn recall_holds_after_deleting_30_percent_in_memtable_and_segment() {
+    let (data, queries, name) = data();
+    eprintln!("data: {name}");
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let dim = data[0].len();
+    let c = db.create_collection("d", CollectionConfig::new(dim).distance(Distance::Cosine)).unwrap();
+    for (b, chunk) in data.chunks(2_000).enumerate() {
+        c.insert_batch(
+            chunk.iter().enumerate().map(|(j, v)| Document::new((b * 2_000 + j).to_string(), v.clone())).collect(),
+        )
+        .unwrap();
+    }
+    // Deleted nodes stay in the graph as waypoints; they must never come back.
+    let deleted = |i: usize| i % 10 < 3;
+    for i in (0..data.len()).filter(|&i| deleted(i)) {
+        c.delete(&i.to_string()).unwrap();
+    }
+    let live: Vec<usize> = (0..data.len()).filter(|&i| !deleted(i)).collect();
+    let subset: Vec<Vec<f32>> = live.iter().map(|&i| data[i].clone()).collect();
+    for flushed in [false, true] {
+        if flushed {
+            c.flush().unwrap();
+        }
+        let mut found = 0;
+        for q in &queries {
+            let truth: Vec<usize> =
+                brute_force(&subset, q, 10, Distance::Cosine).into_iter().map(|j| live[j]).collect();
+            let hits = c.search(q, 10).unwrap();
+            assert!(hits.iter().all(|h| !deleted(h.id.parse().unwrap())), "a deleted document came back");
+            found += hits.iter().filter(|h| truth.contains(&h.id.parse().unwrap())).count();
+        }
+        let r = found as f64 / (10 * queries.len()) as f64;
+        eprintln!("30% deleted, flushed: {flushed}: recall@10 = {r:.4}");
+        assert!(r >= 0.95, "30% deleted, flushed: {flushed}: recall@10 = {r}");
+    }
+}
