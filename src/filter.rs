@@ -14,7 +14,7 @@ use crate::limits::NESTING_MAX;
 use crate::{Result, Value};
 
 /// A comparison operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// `==`
     Eq,

@@ -1,7 +1,7 @@
 //! Evaluates a filter over a whole segment, column by column, skipping pages
 //! whose zone maps prove no row can match.
 
-use super::encoding::{self, CmpOp};
+use super::encoding;
 use super::reader::Segment;
 use crate::filter::Op;
 use crate::{Filter, Result};
@@ -78,21 +78,10 @@ fn leaf_rows(seg: &Segment, leaf: &Filter, n: usize) -> Result<RowSet> {
 pub(crate) fn page_may_match(leaf: &Filter, zone: &encoding::ZoneMap) -> bool {
     match leaf {
         Filter::Cmp { op: Op::Ne, .. } => true,
-        Filter::Cmp { op, value, .. } => encoding::zone_may_match(zone, cmp_op(*op), value),
+        Filter::Cmp { op, value, .. } => encoding::zone_may_match(zone, *op, value),
         Filter::In { values, .. } => encoding::zone_may_match_in(zone, values),
         Filter::Exists(_) => encoding::zone_may_exist(zone),
         _ => true,
-    }
-}
-
-fn cmp_op(op: Op) -> CmpOp {
-    match op {
-        Op::Eq => CmpOp::Eq,
-        Op::Ne => CmpOp::Ne,
-        Op::Gt => CmpOp::Gt,
-        Op::Gte => CmpOp::Gte,
-        Op::Lt => CmpOp::Lt,
-        Op::Lte => CmpOp::Lte,
     }
 }
 

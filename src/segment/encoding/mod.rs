@@ -27,7 +27,7 @@ pub use page::{
     decode_page, decode_row, encode_page, page_info, page_rows_fitting, try_encode_page, EncodedPage, PageInfo,
     CRC_LEN, HEADER_LEN,
 };
-pub use zone::{decode_zone, encode_zone, zone_may_exist, zone_may_match, zone_may_match_in, CmpOp, ZoneMap};
+pub use zone::{decode_zone, encode_zone, zone_may_exist, zone_may_match, zone_may_match_in, ZoneMap};
 
 use std::fmt;
 

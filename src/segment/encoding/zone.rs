@@ -32,22 +32,8 @@ pub struct ZoneMap {
     pub max: Option<Value>,
 }
 
-/// A comparison operator of a filter (mirrors `filter::Op`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CmpOp {
-    /// `==`
-    Eq,
-    /// `!=` (also true when the field is missing)
-    Ne,
-    /// `>`
-    Gt,
-    /// `>=`
-    Gte,
-    /// `<`
-    Lt,
-    /// `<=`
-    Lte,
-}
+/// A comparison operator of a filter: the API's own operator type.
+pub use crate::filter::Op as CmpOp;
 
 /// Computes the zone map of a page of `kind` whose present values (all
 /// fitting `kind`) are `present`.
