@@ -268,9 +268,10 @@ fn user_distance(metric: Metric, d: f32) -> f32 {
 pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
     let t = core.tables.load();
     let mems = std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem));
-    let (mut versions, mut memtable_bytes, mut index_bytes) = (0u64, 0u64, 0u64);
+    let (mut versions, mut memtable_bytes, mut index_bytes, mut orphans) = (0u64, 0u64, 0u64, 0u64);
     for m in mems {
         versions += m.row_count() as u64;
+        orphans += m.orphan_rows();
         memtable_bytes += m.data_bytes();
         index_bytes += m.graph().memory_bytes() as u64;
     }
@@ -283,7 +284,7 @@ pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
         documents,
         versions,
         dead: versions.saturating_sub(documents),
-        orphans: 0,
+        orphans,
         segments: t.segments.len() as u64,
         disk_bytes: t.segments.iter().map(|s| s.file_bytes()).sum(),
         memtable_bytes,

@@ -22,8 +22,11 @@ pub struct CollectionStats {
     /// Versions that are no longer live (superseded by an update or deleted):
     /// kept as graph waypoints until a flush or compaction rewrites them.
     pub dead: u64,
-    /// Graph nodes that no version chain refers to. Always 0: every graph node
-    /// is a version row; dead rows are counted in `dead`.
+    /// Graph nodes that no version chain refers to (only a write undone after
+    /// its WAL append failed can leave one; the next flush drops it). Updates
+    /// and deletes never do: their old rows are counted in `dead`. Segments
+    /// cannot hold orphans: every graph node of a segment is a row of its id
+    /// column, checked when the segment is opened.
     pub orphans: u64,
     /// Segments on disk.
     pub segments: u64,

@@ -1,5 +1,7 @@
 //! Model-based test: random sequences of insert / update / upsert / delete /
-//! batch / reopen behave exactly like a `BTreeMap`, return values included.
+//! batch / flush / compact / snapshot / reopen behave exactly like a
+//! `BTreeMap`, return values included; every snapshot keeps matching the
+//! model as it was when the snapshot was taken.
 
 mod common;
 
@@ -17,6 +19,9 @@ enum Step {
     Upsert(u8, u16),
     Delete(u8),
     Batch(Vec<(u8, u16)>),
+    Flush,
+    Compact,
+    Snapshot,
     Reopen,
 }
 
@@ -27,6 +32,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0u8..24, any::<u16>()).prop_map(|(i, v)| Step::Upsert(i, v)),
         2 => (0u8..24).prop_map(Step::Delete),
         1 => proptest::collection::vec((0u8..24, any::<u16>()), 1..6).prop_map(Step::Batch),
+        1 => Just(Step::Flush),
+        1 => Just(Step::Compact),
+        1 => Just(Step::Snapshot),
         1 => Just(Step::Reopen),
     ]
 }
@@ -42,20 +50,39 @@ fn open(dir: &std::path::Path) -> (Db, vego::Collection) {
 }
 
 fn check(c: &vego::Collection, model: &BTreeMap<u8, u16>) {
-    assert_eq!(c.len(), model.len());
+    check_view(&c.snapshot(), model);
+    let stats = c.stats();
+    assert_eq!(stats.documents, model.len() as u64);
+    assert_eq!(stats.orphans, 0, "no operation leaves an orphan graph node");
+}
+
+/// Gets, length and an exhaustive search of one view all agree with `model`.
+fn check_view(view: &vego::Snapshot, model: &BTreeMap<u8, u16>) {
+    assert_eq!(view.len(), model.len());
     for id in 0u8..24 {
-        let got = c.get(&format!("id{id}")).unwrap().map(|d| d.metadata["v"].clone());
+        let got = view.get(&format!("id{id}")).unwrap().map(|d| d.metadata["v"].clone());
         assert_eq!(got, model.get(&id).map(|v| vego::Value::Int(*v as i64)), "id{id}");
     }
+    // k above the number of documents: every live document exactly once,
+    // no deleted or superseded version.
+    let hits = view.search(&common::vector(7, DIM), 32).unwrap();
+    let mut got: Vec<(String, Option<vego::Value>)> =
+        hits.into_iter().map(|h| (h.id, h.document.map(|d| d.metadata["v"].clone()))).collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want: Vec<(String, Option<vego::Value>)> =
+        model.iter().map(|(i, v)| (format!("id{i}"), Some(vego::Value::Int(*v as i64)))).collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want, "search sees exactly the live documents");
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
     #[test]
     fn collection_behaves_like_a_btreemap(steps in proptest::collection::vec(step(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
         let (mut db, mut c) = open(dir.path());
         let mut model: BTreeMap<u8, u16> = BTreeMap::new();
+        let mut snapshots: Vec<(vego::Snapshot, BTreeMap<u8, u16>)> = Vec::new();
         for s in steps {
             match s {
                 Step::Insert(i, v) => {
@@ -97,14 +124,24 @@ proptest! {
                         model.extend(items);
                     }
                 }
+                Step::Flush => c.flush().unwrap(),
+                Step::Compact => {
+                    c.compact().unwrap();
+                }
+                Step::Snapshot => snapshots.push((c.snapshot(), model.clone())),
                 Step::Reopen => {
+                    snapshots.clear();
                     drop(c);
                     db.close().unwrap();
                     (db, c) = open(dir.path());
                 }
             }
             check(&c, &model);
+            for (snap, then) in &snapshots {
+                check_view(snap, then);
+            }
         }
+        snapshots.clear();
         drop(c);
         db.close().unwrap();
         let (_db, c) = open(dir.path());

@@ -28,6 +28,11 @@ impl Chain {
         self.versions.last().copied()
     }
 
+    /// True if a version of this chain lives in `row`.
+    pub fn holds_row(&self, row: u32) -> bool {
+        self.versions.iter().any(|v| v.row == Some(row))
+    }
+
     /// The newest version with `seq <= s`.
     pub fn visible_at(&self, s: u64) -> Option<Version> {
         self.versions.iter().rev().find(|v| v.seq <= s).copied()

@@ -207,6 +207,19 @@ impl Memtable {
         self.rows.iter().filter(|(_, r)| r.visible_at(s)).count() as u64
     }
 
+    /// Graph nodes whose row no version chain refers to: writes undone after
+    /// their WAL append failed. They are invisible to every snapshot and the
+    /// next flush drops them (it writes chain versions only). O(rows): for
+    /// statistics, not for hot paths.
+    pub fn orphan_rows(&self) -> u64 {
+        let orphan = |(row, r): &(usize, &Row)| {
+            let row = *row as u32;
+            let in_graph = self.graph.with_vector(row, |_| ()).is_some();
+            in_graph && !self.chains.get(&*r.id).is_some_and(|e| e.value().lock().holds_row(row))
+        };
+        self.rows.iter().filter(orphan).count() as u64
+    }
+
     /// Smallest seq applied here, if any.
     pub fn min_seq(&self) -> Option<u64> {
         Some(self.min_seq.load(Ordering::Relaxed)).filter(|&s| s != u64::MAX)
@@ -245,6 +258,19 @@ mod tests {
         assert_eq!(m.visible_prefix(9), Some(3));
         m.apply_delete(4, "b");
         assert_eq!(m.visible_prefix(9), None, "a deleted row breaks the prefix rule");
+    }
+
+    #[test]
+    fn an_undone_write_is_an_orphan_and_updates_are_not() {
+        let m = Memtable::new(2, Metric::L2, CollectionConfig::new(2).index_params());
+        for (seq, id) in [(1, "a"), (2, "a"), (3, "b")] {
+            let (row, _) = m.apply_put(seq, Document::new(id, vec![seq as f32, 0.0]));
+            m.index_row(row);
+        }
+        m.apply_delete(4, "a");
+        assert_eq!(m.orphan_rows(), 0, "superseded and deleted rows stay in their chains");
+        m.undo(3, "b");
+        assert_eq!(m.orphan_rows(), 1, "the undone row is in the graph but in no chain");
     }
 
     #[test]
