@@ -3,12 +3,19 @@
 //! compaction throughput, and reader QPS on 2 threads with and without a
 //! concurrent writer.
 //!
-//! `cargo bench --bench compaction` (real MiniLM embeddings from
-//! `../shared/datasets/minilm-dev` when present, else synthetic data).
+//! `cargo bench --bench compaction -- [--data DIR] [--metric l2|cos] [--n N]`
+//!
+//! DIR holds `base.fvecs` and `query.fvecs` (`../shared/datasets/make.py`);
+//! by default `target/datasets/clustered-768` (100k × 768, L2), else real
+//! MiniLM embeddings, else synthetic data. Memory is the resident set of a
+//! fresh process that opens the database and runs one search pass, so the
+//! figure holds the database alone (not this process's copies of the data,
+//! nor freed heap the allocator keeps).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,13 +26,54 @@ fn rss_bytes() -> u64 {
     statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
-fn recall(c: &vego::Collection, data: &[Vec<f32>], live: &dyn Fn(usize) -> bool, queries: &[Vec<f32>]) -> f64 {
+fn read_fvecs(path: &Path, limit: usize) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= bytes.len() && out.len() < limit {
+        let dim = u32::from_le_bytes(bytes[at..at + 4].try_into().ok()?) as usize;
+        let row = bytes.get(at + 4..at + 4 + 4 * dim)?;
+        out.push(row.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect());
+        at += 4 + 4 * dim;
+    }
+    Some(out)
+}
+
+/// Child mode: open the database, search every query once, print the RSS.
+fn measure_child(dir: &str, queries: usize) {
+    let db = Db::open(dir, vego::Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    let dim = c.stats().dimension;
+    for q in 0..queries as u64 {
+        let v: Vec<f32> = (0..dim).map(|j| ((q * 31 + j as u64) % 97) as f32 / 97.0 - 0.5).collect();
+        c.search(&v, 10).unwrap();
+    }
+    println!("{}", rss_bytes());
+}
+
+/// Resident bytes of a fresh process holding only the database.
+fn database_rss(dir: &Path) -> u64 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--measure-rss", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn recall(
+    c: &vego::Collection,
+    metric: Distance,
+    data: &[Vec<f32>],
+    live: &dyn Fn(usize) -> bool,
+    queries: &[Vec<f32>],
+) -> f64 {
     let ids: Vec<usize> = (0..data.len()).filter(|&i| live(i)).collect();
     let subset: Vec<Vec<f32>> = ids.iter().map(|&i| data[i].clone()).collect();
     let mut found = 0;
     for q in queries {
         let truth: Vec<String> =
-            common::brute_force(&subset, q, 10, Distance::Cosine).into_iter().map(|j| ids[j].to_string()).collect();
+            common::brute_force(&subset, q, 10, metric).into_iter().map(|j| ids[j].to_string()).collect();
         let hits = c.search_with(q, &SearchOptions::new(10).ef(64).include_document(false)).unwrap();
         found += hits.iter().filter(|h| truth.contains(&h.id)).count();
     }
@@ -67,17 +115,30 @@ fn reader_qps(c: &vego::Collection, queries: &[Vec<f32>], writer: bool) -> f64 {
 }
 
 fn main() {
-    let (data, queries) = common::minilm(50_000, 200)
-        .unwrap_or_else(|| (common::clustered(50_000, 384, 200, 1), common::clustered(200, 384, 200, 2)));
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    if let Some(dir) = flag("--measure-rss") {
+        return measure_child(&dir, 200);
+    }
+    let n: usize = flag("--n").map_or(100_000, |v| v.parse().unwrap());
+    let data_dir = flag("--data").unwrap_or_else(|| "target/datasets/clustered-768".into());
+    let cos = flag("--metric").map(|m| m == "cos");
+    let fvecs = read_fvecs(&Path::new(&data_dir).join("base.fvecs"), n)
+        .zip(read_fvecs(&Path::new(&data_dir).join("query.fvecs"), 200));
+    let (data, queries, metric) = match fvecs {
+        Some((d, q)) => (d, q, if cos.unwrap_or(false) { Distance::Cosine } else { Distance::L2 }),
+        None => {
+            let (d, q) = common::minilm(n, 200)
+                .unwrap_or_else(|| (common::clustered(n, 384, 200, 1), common::clustered(200, 384, 200, 2)));
+            (d, q, Distance::Cosine)
+        }
+    };
     let n = data.len();
-    println!("{n} documents x {} dims (cosine)", data[0].len());
+    println!("{n} documents x {} dims ({metric:?}) from {data_dir}", data[0].len());
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), vego::Options::default()).unwrap();
     let c = db
-        .create_collection(
-            "c",
-            CollectionConfig::new(data[0].len()).distance(Distance::Cosine).m(16).ef_construction(200),
-        )
+        .create_collection("c", CollectionConfig::new(data[0].len()).distance(metric).m(16).ef_construction(200))
         .unwrap();
     for (b, chunk) in data.chunks(10_000).enumerate() {
         c.insert_batch(
@@ -86,11 +147,16 @@ fn main() {
         .unwrap();
     }
     c.flush().unwrap();
-    let (disk0, rss0) = (c.stats().disk_bytes, rss_bytes());
-    let r0 = recall(&c, &data, &|_| true, &queries);
-    println!("before: disk {disk0} B, RSS {rss0} B, recall@10 (ef 64) {r0:.4}");
+    let disk0 = c.stats().disk_bytes;
+    let r0 = recall(&c, metric, &data, &|_| true, &queries);
     println!("reader QPS, 2 threads, no writer: {:.0}", reader_qps(&c, &queries, false));
     println!("reader QPS, 2 threads, 1 writer upserting: {:.0}", reader_qps(&c, &queries, true));
+    drop(c);
+    db.close().unwrap();
+    let rss0 = database_rss(dir.path());
+    println!("before: disk {disk0} B, database RSS {rss0} B, recall@10 (ef 64) {r0:.4}");
+    let db = Db::open(dir.path(), vego::Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
     for i in (0..n).step_by(2) {
         c.delete(&i.to_string()).unwrap();
     }
@@ -110,21 +176,19 @@ fn main() {
         cs.bytes_out,
         (n / 2) as f64 / secs
     );
-    let (disk1, rss1) = (c.stats().disk_bytes, rss_bytes());
-    let r1 = recall(&c, &data, &|i| i % 2 == 1, &queries);
-    println!(
-        "after deleting 50% and compacting: disk {disk1} B ({:.0}% less), RSS {rss1} B, recall@10 (ef 64) {r1:.4}",
-        100.0 * (1.0 - disk1 as f64 / disk0 as f64)
-    );
+    let disk1 = c.stats().disk_bytes;
+    let r1 = recall(&c, metric, &data, &|i| i % 2 == 1, &queries);
     drop(c);
     db.close().unwrap();
+    let rss1 = database_rss(dir.path());
+    println!(
+        "after deleting 50% and compacting: disk {disk1} B ({:.0}% less), database RSS {rss1} B ({:.0}% less), \
+         recall@10 (ef 64) {r1:.4}",
+        100.0 * (1.0 - disk1 as f64 / disk0 as f64),
+        100.0 * (1.0 - rss1 as f64 / rss0 as f64)
+    );
     let t = Instant::now();
     let db = Db::open(dir.path(), vego::Options::default()).unwrap();
     let c = db.collection("c").unwrap();
-    println!("reopen: {:.3} s, RSS after reopen + one search pass: {} B", t.elapsed().as_secs_f64(), {
-        for q in &queries {
-            c.search(q, 10).unwrap();
-        }
-        rss_bytes()
-    });
+    println!("reopen after compaction: {:.3} s ({} documents)", t.elapsed().as_secs_f64(), c.len());
 }

@@ -106,7 +106,11 @@ fn main() {
     db.close().unwrap();
     println!("close: {:.3} s", t.elapsed().as_secs_f64());
 
-    for (name, io) in [("mmap", SegmentIo::Mmap), ("pread", SegmentIo::Pread { cache_bytes: 256 << 20 })] {
+    for (name, io) in [
+        ("mmap", SegmentIo::Mmap),
+        ("pread", SegmentIo::Pread { cache_bytes: 256 << 20 }),
+        ("io_uring", SegmentIo::Uring { cache_bytes: 256 << 20 }),
+    ] {
         let t = Instant::now();
         let db = Db::open(dir.path(), Options::default().segment_io(io)).unwrap();
         let c = db.collection("bench").unwrap();

@@ -271,8 +271,8 @@ impl Options {
         self.wal_file_bytes = bytes;
         self
     }
-    /// How segment files are read: memory-mapped (default) or `pread` with
-    /// an LRU block cache for metadata.
+    /// How segment files are read: memory-mapped (default), or `pread` /
+    /// io_uring with an LRU block cache for metadata and raw vectors.
     pub fn segment_io(mut self, io: SegmentIo) -> Self {
         self.segment_io = io;
         self

@@ -235,7 +235,8 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
     places.push(("header".into(), 20));
     places.push(("section table".into(), len - 40));
     places.push(("trailer".into(), len - 4));
-    let backends = [SegmentIo::Mmap, SegmentIo::Pread { cache_bytes: 1 << 20 }];
+    let backends =
+        [SegmentIo::Mmap, SegmentIo::Pread { cache_bytes: 1 << 20 }, SegmentIo::Uring { cache_bytes: 1 << 20 }];
     for ((what, at), io) in places.into_iter().flat_map(|p| backends.map(|io| (p.clone(), io))) {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["", "segments", "wal"] {
@@ -309,4 +310,29 @@ fn filtered_search_in_a_large_segment_reaches_recall_at_1_10_and_50_percent() {
         eprintln!("{f:?}: recall@10 = {recall:.4}");
         assert!(recall >= 0.95, "{f:?}: recall@10 = {recall}");
     }
+}
+
+#[test]
+fn every_io_backend_returns_the_same_documents_and_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let c = db.create_collection("c", CollectionConfig::new(8)).unwrap();
+        c.insert_batch((0..3_000u64).map(|i| doc(i, i).with("title", format!("title {i}"))).collect()).unwrap();
+        db.close().unwrap();
+    }
+    let read_all = |io: SegmentIo| {
+        let db = Db::open(dir.path(), Options::default().segment_io(io)).unwrap();
+        let c = db.collection("c").unwrap();
+        assert_eq!(c.stats().segments, 1, "reads come from the segment");
+        let docs: Vec<_> = (0..3_000u64).map(|i| c.get(&format!("d{i}")).unwrap().unwrap()).collect();
+        let hits = c.search_with(&vector(5, 8), &SearchOptions::new(10).filter(Filter::lt("key", 1_500))).unwrap();
+        db.close().unwrap();
+        (docs, hits)
+    };
+    let mapped = read_all(SegmentIo::Mmap);
+    assert_eq!(read_all(SegmentIo::Pread { cache_bytes: 1 << 16 }), mapped);
+    let uring = SegmentIo::Uring { cache_bytes: 1 << 16 };
+    assert_eq!(read_all(uring), mapped);
+    println!("io_uring in use: {}", uring.uses_io_uring());
 }

@@ -6,6 +6,8 @@
 //!   id index, graph) are read into aligned heap buffers at open; everything
 //!   else (metadata columns, raw vectors) is read on demand with `pread`
 //!   through a shared user-space LRU cache of fixed-size blocks.
+//! * `Uring` — as `Pread`, but cache misses are read through io_uring (Linux;
+//!   a thread whose kernel refuses io_uring falls back to `pread`).
 //!
 //! `docs/TUNING.md` has the measured comparison; mmap is the default.
 
@@ -37,6 +39,47 @@ pub enum SegmentIo {
         /// Capacity of the block cache.
         cache_bytes: u64,
     },
+    /// As `Pread`, but block-cache misses are read through io_uring where the
+    /// kernel permits it (Linux), falling back to `pread` where it does not.
+    Uring {
+        /// Capacity of the block cache.
+        cache_bytes: u64,
+    },
+}
+
+impl SegmentIo {
+    /// True if block reads of this backend go through io_uring on this
+    /// thread (false for `Mmap` and `Pread`, and where the kernel refuses it).
+    pub fn uses_io_uring(&self) -> bool {
+        matches!(self, SegmentIo::Uring { .. }) && ring_available()
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn ring_available() -> bool {
+    super::uring::available()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ring_available() -> bool {
+    false
+}
+
+/// How block-cache misses reach the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlockRead {
+    Pread,
+    Uring,
+}
+
+impl BlockRead {
+    fn read_exact_at(self, file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            BlockRead::Uring => super::uring::read_exact_at(file, buf, offset),
+            _ => file.read_exact_at(buf, offset),
+        }
+    }
 }
 
 /// Size of one cache block.
@@ -58,7 +101,7 @@ impl BlockCache {
         BlockCache { blocks: Mutex::new(LruCache::new(n)), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
     }
 
-    fn block(&self, file: &File, uid: u64, file_len: u64, index: u64) -> std::io::Result<Arc<[u8]>> {
+    fn block(&self, via: BlockRead, file: &File, uid: u64, file_len: u64, index: u64) -> std::io::Result<Arc<[u8]>> {
         if let Some(b) = self.blocks.lock().get(&(uid, index)) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(b.clone());
@@ -66,7 +109,7 @@ impl BlockCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let start = index * BLOCK_BYTES;
         let mut buf = vec![0u8; (file_len - start).min(BLOCK_BYTES) as usize];
-        file.read_exact_at(&mut buf, start)?;
+        via.read_exact_at(file, &mut buf, start)?;
         let block: Arc<[u8]> = buf.into();
         self.blocks.lock().put((uid, index), block.clone());
         Ok(block)
@@ -117,7 +160,7 @@ impl IoConfig {
     pub fn new(io: SegmentIo) -> IoConfig {
         let bytes = match io {
             SegmentIo::Mmap => BLOCK_BYTES,
-            SegmentIo::Pread { cache_bytes } => cache_bytes,
+            SegmentIo::Pread { cache_bytes } | SegmentIo::Uring { cache_bytes } => cache_bytes,
         };
         IoConfig { io, cache: Arc::new(BlockCache::new(bytes)), pages: Arc::new(PageCache::new()) }
     }
@@ -133,7 +176,7 @@ pub(crate) fn next_uid() -> u64 {
 /// An open segment file's bytes.
 pub(crate) enum Storage {
     Mapped(Mmap),
-    Read { file: File, len: u64, uid: u64, hot: HashMap<String, Box<[u64]>>, cache: Arc<BlockCache> },
+    Read { file: File, len: u64, uid: u64, hot: HashMap<String, Box<[u64]>>, cache: Arc<BlockCache>, via: BlockRead },
 }
 
 impl Storage {
@@ -152,7 +195,8 @@ impl Storage {
                 let sections = format::decode_footer(path, &map)?;
                 Ok((Storage::Mapped(map), header, sections))
             }
-            SegmentIo::Pread { .. } => {
+            SegmentIo::Pread { .. } | SegmentIo::Uring { .. } => {
+                let via = if matches!(cfg.io, SegmentIo::Uring { .. }) { BlockRead::Uring } else { BlockRead::Pread };
                 let len = file.metadata().map_err(io_err(path))?.len();
                 if len < (HEADER_BYTES + TRAILER_BYTES) as u64 {
                     return Err(corrupt(path, 0, format!("file of {len} bytes is too short")));
@@ -177,7 +221,7 @@ impl Storage {
                     loaded.insert(s.name.clone(), words);
                 }
                 let uid = next_uid();
-                Ok((Storage::Read { file, len, uid, hot: loaded, cache: cfg.cache.clone() }, header, sections))
+                Ok((Storage::Read { file, len, uid, hot: loaded, cache: cfg.cache.clone(), via }, header, sections))
             }
         }
     }
@@ -197,13 +241,13 @@ impl Storage {
     pub fn read(&self, path: &Path, offset: u64, len: u64) -> Result<Cow<'_, [u8]>> {
         match self {
             Storage::Mapped(map) => Ok(Cow::Borrowed(&map[offset as usize..(offset + len) as usize])),
-            Storage::Read { file, len: file_len, uid, cache, .. } => {
+            Storage::Read { file, len: file_len, uid, cache, via, .. } => {
                 let mut out = Vec::with_capacity(len as usize);
                 let end = offset + len;
                 let mut at = offset;
                 while at < end {
                     let index = at / BLOCK_BYTES;
-                    let block = cache.block(file, *uid, *file_len, index).map_err(io_err(path))?;
+                    let block = cache.block(*via, file, *uid, *file_len, index).map_err(io_err(path))?;
                     let from = (at - index * BLOCK_BYTES) as usize;
                     let to = ((end - index * BLOCK_BYTES) as usize).min(block.len());
                     out.extend_from_slice(&block[from..to]);

@@ -14,6 +14,8 @@ pub(crate) mod format;
 pub(crate) mod id_index;
 pub mod io;
 pub(crate) mod reader;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
 pub(crate) mod writer;
 
 #[cfg(test)]

@@ -94,10 +94,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn a_segment_read_back_equals_its_input((rows, tombs) in arb_rows(), cosine in any::<bool>(), pread in any::<bool>()) {
+    fn a_segment_read_back_equals_its_input((rows, tombs) in arb_rows(), cosine in any::<bool>(), backend in 0..3u8) {
         let dir = tempfile::tempdir().unwrap();
-        // Both backends; a tiny block cache makes pread cross block boundaries and evict.
-        let io = if pread { SegmentIo::Pread { cache_bytes: 1 } } else { SegmentIo::Mmap };
+        // Every backend; a tiny block cache makes pread / io_uring cross block boundaries and evict.
+        let io = match backend {
+            0 => SegmentIo::Mmap,
+            1 => SegmentIo::Pread { cache_bytes: 1 },
+            _ => SegmentIo::Uring { cache_bytes: 1 },
+        };
         let seg = write_with(dir.path(), &rows, &tombs, if cosine { Metric::Cosine } else { Metric::L2 }, io);
         prop_assert_eq!(seg.rows() as usize, rows.len());
         for (i, r) in rows.iter().enumerate() {
