@@ -31,7 +31,7 @@ pub(crate) fn segment_file_name(file_id: u64) -> String {
 /// Freezes the active memtable if it outgrew `memtable_bytes`, and flushes it
 /// on a background thread.
 pub(crate) fn maybe_freeze(coll: &Arc<CollectionInner>) {
-    let limit = coll.core.config.memtable_bytes;
+    let limit = coll.core.config.memtable_bytes_limit();
     if coll.core.tables.load().active.data_bytes() < limit {
         return;
     }

@@ -27,3 +27,8 @@ pub const BATCH_DOCS_MAX: usize = 100_000;
 pub const BATCH_BYTES_MAX: usize = 64 << 20;
 /// Smallest memtable.
 pub const MEMTABLE_BYTES_MIN: u64 = 1 << 20;
+/// Memtable size when none is set and no expected size is known.
+pub const MEMTABLE_BYTES_DEFAULT: u64 = 64 << 20;
+/// Largest memtable chosen from `expected_size`: bounds the memory of
+/// unflushed documents and the WAL replay after a crash.
+pub const MEMTABLE_BYTES_SIZED_MAX: u64 = 512 << 20;

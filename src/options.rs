@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::invalid;
-use crate::limits::{DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_MIN, M_MAX};
+use crate::limits::{
+    DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_SIZED_MAX, M_MAX,
+};
 use crate::segment::io::SegmentIo;
 use crate::Result;
 
@@ -68,8 +70,11 @@ pub struct CollectionConfig {
     pub adaptive: bool,
     /// When writes are acknowledged.
     pub durability: Durability,
-    /// Memtable size that triggers a flush to a segment.
-    pub memtable_bytes: u64,
+    /// Memtable size that triggers a flush to a segment. `None` = chosen:
+    /// 64 MiB, or, with `adaptive` and `expected_size`, room for the expected
+    /// documents (at most 512 MiB), so a bulk load builds one graph instead
+    /// of one per 64 MiB segment.
+    pub memtable_bytes: Option<u64>,
 }
 
 /// Fully resolved HNSW parameters of a collection.
@@ -92,7 +97,7 @@ impl CollectionConfig {
             expected_size: None,
             adaptive: true,
             durability: Durability::Sync,
-            memtable_bytes: 64 << 20,
+            memtable_bytes: None,
         }
     }
     /// Sets the metric.
@@ -132,8 +137,24 @@ impl CollectionConfig {
     }
     /// Sets the memtable size that triggers a flush.
     pub fn memtable_bytes(mut self, bytes: u64) -> Self {
-        self.memtable_bytes = bytes;
+        self.memtable_bytes = Some(bytes);
         self
+    }
+
+    /// The memtable size that triggers a flush: the explicit value, else one
+    /// sized for `expected_size` documents (adaptive), else the default.
+    pub(crate) fn memtable_bytes_limit(&self) -> u64 {
+        if let Some(bytes) = self.memtable_bytes {
+            return bytes;
+        }
+        match (self.adaptive, self.expected_size) {
+            (true, Some(n)) => {
+                // Vector plus the row, id and WAL-record overhead `Row` counts.
+                let per_doc = 4 * self.dimension as u64 + 192;
+                (n.saturating_mul(per_doc) / 4 * 5).clamp(MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_SIZED_MAX)
+            }
+            _ => MEMTABLE_BYTES_DEFAULT,
+        }
     }
 
     /// Checks every field; bad values get `InvalidArgument` naming the field.
@@ -153,11 +174,8 @@ impl CollectionConfig {
                 }
             }
         }
-        if self.memtable_bytes < MEMTABLE_BYTES_MIN {
-            return Err(invalid(format!(
-                "memtable_bytes must be at least {MEMTABLE_BYTES_MIN}, got {}",
-                self.memtable_bytes
-            )));
+        if let Some(bytes) = self.memtable_bytes.filter(|&b| b < MEMTABLE_BYTES_MIN) {
+            return Err(invalid(format!("memtable_bytes must be at least {MEMTABLE_BYTES_MIN}, got {bytes}")));
         }
         if let Durability::Periodic(d) = self.durability {
             if d.is_zero() {
@@ -307,7 +325,23 @@ mod tests {
     }
 
     #[test]
+    fn memtable_is_sized_for_the_expected_documents_within_bounds() {
+        assert_eq!(CollectionConfig::new(768).memtable_bytes_limit(), MEMTABLE_BYTES_DEFAULT);
+        let bulk = CollectionConfig::new(768).expected_size(100_000).memtable_bytes_limit();
+        assert!(bulk >= 100_000 * 768 * 4 && bulk <= MEMTABLE_BYTES_SIZED_MAX, "{bulk}");
+        let tiny = CollectionConfig::new(768).expected_size(10).memtable_bytes_limit();
+        assert_eq!(tiny, MEMTABLE_BYTES_DEFAULT, "never below the default");
+        let huge = CollectionConfig::new(768).expected_size(100_000_000).memtable_bytes_limit();
+        assert_eq!(huge, MEMTABLE_BYTES_SIZED_MAX, "capped");
+        let fixed = CollectionConfig::new(768).adaptive(false).expected_size(100_000).memtable_bytes_limit();
+        assert_eq!(fixed, MEMTABLE_BYTES_DEFAULT, "sizing is part of adaptive");
+        let explicit = CollectionConfig::new(768).expected_size(100_000).memtable_bytes(2 << 20);
+        assert_eq!(explicit.memtable_bytes_limit(), 2 << 20, "an explicit size wins");
+    }
+
+    #[test]
     fn invalid_configs_are_refused() {
+        assert!(CollectionConfig::new(4).memtable_bytes(1).validate().is_err());
         assert!(CollectionConfig::new(0).validate().is_err());
         assert!(CollectionConfig::new(DIMENSION_MAX + 1).validate().is_err());
         assert!(CollectionConfig::new(4).m(1).validate().is_err());

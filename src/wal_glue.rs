@@ -86,7 +86,7 @@ pub(crate) fn config_to_record(cfg: &CollectionConfig, p: IndexParams) -> Collec
         ef_search: p.ef_search as u32,
         durability,
         durability_interval_ms,
-        memtable_bytes: cfg.memtable_bytes,
+        memtable_bytes: cfg.memtable_bytes_limit(),
     }
 }
 
@@ -110,7 +110,7 @@ pub(crate) fn config_from_record(r: &CollectionRecordConfig) -> CollectionConfig
             2 => Durability::None,
             _ => Durability::Sync,
         },
-        memtable_bytes: r.memtable_bytes,
+        memtable_bytes: Some(r.memtable_bytes),
     }
 }
 
