@@ -146,7 +146,12 @@ fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> Fla
 /// A fresh graph over `n` rows (node i = `vector(i)`, as the graph compares
 /// it), built on every core.
 pub(crate) fn build_graph(core: &CollectionCore, n: usize, vector: impl Fn(usize) -> Vec<f32> + Sync) -> FlatGraph {
-    let params = HnswParams { m: core.params.m, ef_construction: core.params.ef_construction, seed: 0x05ee_d5e6 };
+    let params = HnswParams {
+        m: core.params.m,
+        ef_construction: core.params.ef_construction,
+        seed: 0x05ee_d5e6,
+        quantize: core.params.quantize,
+    };
     let graph = Hnsw::new(core.config.dimension, core.metric(), params);
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());

@@ -62,7 +62,7 @@ pub use document::{Document, Value};
 pub use error::{Error, Result};
 pub use filter::{Filter, Op};
 pub use id::new_id;
-pub use options::{CollectionConfig, Distance, Durability, Options};
+pub use options::{CollectionConfig, Distance, Durability, Options, Quantization};
 pub use search_options::{Hit, SearchOptions};
 pub use segment::io::SegmentIo;
 pub use snapshot::Snapshot;

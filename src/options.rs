@@ -22,6 +22,23 @@ pub enum Distance {
     InnerProduct,
 }
 
+/// How the graph search reads vectors.
+///
+/// `Int8` keeps a one-byte-per-dimension copy of every vector beside the
+/// full one and walks the HNSW graph on those (a quarter of the memory
+/// traffic), then re-scores the candidates it found with the full vectors:
+/// distances in results are exact, recall can drop slightly at a given ef
+/// (measured figures in `docs/TUNING.md`). Inserts always build the graph on
+/// the full vectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Quantization {
+    /// Full-precision f32 distances everywhere (the default).
+    #[default]
+    None,
+    /// 7-bit scalar codes per dimension for the graph walk, f32 re-scoring.
+    Int8,
+}
+
 /// When a write is acknowledged, relative to the disk.
 ///
 /// All collections of a database share one write-ahead log, whose fsync
@@ -70,6 +87,8 @@ pub struct CollectionConfig {
     pub adaptive: bool,
     /// When writes are acknowledged.
     pub durability: Durability,
+    /// How the graph search reads vectors (default: full precision).
+    pub quantization: Quantization,
     /// Memtable size that triggers a flush to a segment. `None` = chosen:
     /// 64 MiB, or, with `adaptive` and `expected_size`, room for the expected
     /// documents (at most 512 MiB), so a bulk load builds one graph instead
@@ -83,6 +102,7 @@ pub(crate) struct IndexParams {
     pub m: usize,
     pub ef_construction: usize,
     pub ef_search: usize,
+    pub quantize: bool,
 }
 
 impl CollectionConfig {
@@ -97,6 +117,7 @@ impl CollectionConfig {
             expected_size: None,
             adaptive: true,
             durability: Durability::Sync,
+            quantization: Quantization::None,
             memtable_bytes: None,
         }
     }
@@ -133,6 +154,11 @@ impl CollectionConfig {
     /// Sets the durability mode.
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
+        self
+    }
+    /// Sets how the graph search reads vectors (see [`Quantization`]).
+    pub fn quantization(mut self, q: Quantization) -> Self {
+        self.quantization = q;
         self
     }
     /// Sets the memtable size that triggers a flush.
@@ -196,6 +222,7 @@ impl CollectionConfig {
             m: self.m.unwrap_or(m),
             ef_construction: self.ef_construction.unwrap_or(efc),
             ef_search: self.ef_search.unwrap_or(efs),
+            quantize: self.quantization == Quantization::Int8,
         }
     }
 }
@@ -276,6 +303,8 @@ forward! {
     durability(d: Durability);
     /// Default memtable size.
     memtable_bytes(bytes: u64);
+    /// Default quantization of the graph search.
+    quantization(q: Quantization);
 }
 
 impl Options {

@@ -292,5 +292,6 @@ pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
         m: core.params.m,
         ef_construction: core.params.ef_construction,
         ef_search: core.params.ef_search,
+        quantization: core.config.quantization,
     }
 }

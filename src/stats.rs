@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Distance;
+use crate::{Distance, Quantization};
 
 /// Counters of one collection (a consistent-enough view; exact when idle).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,6 +42,8 @@ pub struct CollectionStats {
     pub ef_construction: usize,
     /// Default HNSW ef at search time.
     pub ef_search: usize,
+    /// How the graph search reads vectors.
+    pub quantization: Quantization,
 }
 
 /// Counters of a whole database.

@@ -7,7 +7,7 @@ use vego_manifest::CollectionRecordConfig;
 use vego_wal::{SyncMode, Ticket, Wal, WalOptions};
 
 use crate::options::IndexParams;
-use crate::{CollectionConfig, Distance, Durability};
+use crate::{CollectionConfig, Distance, Durability, Quantization};
 
 /// The database's log plus what is needed to honour each collection's durability.
 pub(crate) struct WalHandle {
@@ -87,6 +87,10 @@ pub(crate) fn config_to_record(cfg: &CollectionConfig, p: IndexParams) -> Collec
         durability,
         durability_interval_ms,
         memtable_bytes: cfg.memtable_bytes_limit(),
+        quantization: match cfg.quantization {
+            Quantization::None => 0,
+            Quantization::Int8 => 1,
+        },
     }
 }
 
@@ -111,6 +115,7 @@ pub(crate) fn config_from_record(r: &CollectionRecordConfig) -> CollectionConfig
             _ => Durability::Sync,
         },
         memtable_bytes: Some(r.memtable_bytes),
+        quantization: if r.quantization == 1 { Quantization::Int8 } else { Quantization::None },
     }
 }
 

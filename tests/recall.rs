@@ -7,7 +7,7 @@
 mod common;
 
 use common::{brute_force, clustered};
-use vego::{CollectionConfig, Db, Distance, Document, Filter, Options, SearchOptions};
+use vego::{CollectionConfig, Db, Distance, Document, Filter, Options, Quantization, SearchOptions};
 
 const N: usize = 10_000;
 const QUERIES: usize = 200;
@@ -127,4 +127,46 @@ fn recall_holds_after_deleting_30_percent_in_memtable_and_segment() {
         eprintln!("30% deleted, flushed: {flushed}: recall@10 = {r:.4}");
         assert!(r >= 0.95, "30% deleted, flushed: {flushed}: recall@10 = {r}");
     }
+}
+
+#[test]
+fn int8_quantization_keeps_recall_and_exact_distances_through_flush_and_reopen() {
+    let (data, queries, name) = data();
+    let dim = data[0].len();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CollectionConfig::new(dim).distance(Distance::Cosine).quantization(Quantization::Int8);
+    let check = |c: &vego::Collection, when: &str| {
+        let mut found = 0;
+        for q in &queries {
+            let truth = brute_force(&data, q, 10, Distance::Cosine);
+            let hits = c.search(q, 10).unwrap();
+            assert_eq!(hits.len(), 10);
+            for h in &hits {
+                let exact = common::exact_distance(Distance::Cosine, q, &data[h.id.parse::<usize>().unwrap()]);
+                assert!((h.distance - exact).abs() < 1e-4, "{when}: distance {} vs exact {exact}", h.distance);
+            }
+            found += hits.iter().filter(|h| truth.contains(&h.id.parse::<usize>().unwrap())).count();
+        }
+        let r = found as f64 / (10 * queries.len()) as f64;
+        eprintln!("{name}, int8 {when}: recall@10 = {r:.4}");
+        assert!(r >= 0.95, "{when}: recall@10 {r}");
+    };
+    {
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let c = db.create_collection("q", cfg).unwrap();
+        for (b, chunk) in data.chunks(1_000).enumerate() {
+            c.insert_batch(
+                chunk.iter().enumerate().map(|(j, v)| Document::new((b * 1_000 + j).to_string(), v.clone())).collect(),
+            )
+            .unwrap();
+        }
+        check(&c, "memtable");
+        db.close().unwrap();
+    }
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let c = db.collection("q").unwrap();
+    let stats = c.stats();
+    assert_eq!(stats.quantization, Quantization::Int8, "the choice is persisted");
+    assert!(stats.segments >= 1 && stats.memtable_bytes == 0, "searches read the segment");
+    check(&c, "segment after reopen");
 }

@@ -7,7 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{brute_force, vector};
-use vego::{CollectionConfig, Db, Distance, Document, Error, Filter, Options, SearchOptions, SegmentIo, Value};
+use vego::{
+    CollectionConfig, Db, Distance, Document, Error, Filter, Options, Quantization, SearchOptions, SegmentIo, Value,
+};
 
 fn open(dir: &Path) -> Db {
     Db::open(dir, Options::default()).unwrap()
@@ -224,7 +226,9 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
     let pristine = tempfile::tempdir().unwrap();
     {
         let db = open(pristine.path());
-        let c = db.create_collection("c", CollectionConfig::new(8).distance(Distance::Cosine)).unwrap();
+        // Quantized, so the file also has the optional graph.records section.
+        let cfg = CollectionConfig::new(8).distance(Distance::Cosine).quantization(Quantization::Int8);
+        let c = db.create_collection("c", cfg).unwrap();
         c.insert_batch((1..50u64).map(|i| doc(i, i)).collect()).unwrap();
         c.delete("d7").unwrap();
         db.close().unwrap();
@@ -232,6 +236,7 @@ fn a_flipped_byte_in_any_part_of_a_segment_is_a_typed_error() {
     let file = segment_files(pristine.path()).remove(0);
     let len = std::fs::metadata(&file).unwrap().len();
     let mut places: Vec<(String, u64)> = sections(&file).into_iter().map(|(n, off, l)| (n, off + l / 2)).collect();
+    assert!(places.iter().any(|(n, _)| n == "graph.records"), "{places:?}");
     places.push(("header".into(), 20));
     places.push(("section table".into(), len - 40));
     places.push(("trailer".into(), len - 4));

@@ -17,8 +17,9 @@ use crate::{Error, ManifestState, Result};
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"VEGOMANI";
-/// Major format version written and read by this build.
-pub const FORMAT_MAJOR: u16 = 1;
+/// Major format version written by this build (2: collections record their
+/// quantization). Format 1 is still read.
+pub const FORMAT_MAJOR: u16 = 2;
 /// Minor format version written by this build (readers accept any minor).
 pub const FORMAT_MINOR: u16 = 0;
 /// Upper bound on a manifest body; larger lengths are corruption.
@@ -62,7 +63,7 @@ pub fn decode(file: &Path, bytes: &[u8]) -> Result<ManifestState> {
         return Err(corrupt(0, "bad magic".into()));
     }
     let major = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if major != FORMAT_MAJOR {
+    if major != FORMAT_MAJOR && major != crate::v1::MAJOR {
         return Err(Error::IncompatibleFormat { file: file.to_path_buf(), found: major, supported: FORMAT_MAJOR });
     }
     let version = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
@@ -78,9 +79,15 @@ pub fn decode(file: &Path, bytes: &[u8]) -> Result<ManifestState> {
     if crc32c::crc32c(&bytes[..end]) != stored {
         return Err(corrupt(end, "checksum mismatch".into()));
     }
-    let (state, used): (ManifestState, usize) =
-        bincode::serde::decode_from_slice(&bytes[HEADER_BYTES..end], bincode_config())
-            .map_err(|e| corrupt(HEADER_BYTES, format!("undecodable body: {e}")))?;
+    let body = &bytes[HEADER_BYTES..end];
+    let undecodable = |e: bincode::error::DecodeError| corrupt(HEADER_BYTES, format!("undecodable body: {e}"));
+    let (state, used): (ManifestState, usize) = if major == crate::v1::MAJOR {
+        let (old, used): (crate::v1::StateV1, usize) =
+            bincode::serde::decode_from_slice(body, bincode_config()).map_err(undecodable)?;
+        (old.into(), used)
+    } else {
+        bincode::serde::decode_from_slice(body, bincode_config()).map_err(undecodable)?
+    };
     if used != body_len as usize {
         return Err(corrupt(HEADER_BYTES + used, "trailing bytes in body".into()));
     }
@@ -109,6 +116,7 @@ mod tests {
                     durability: 0,
                     durability_interval_ms: 0,
                     memtable_bytes: 1 << 26,
+                    quantization: d % 2,
                 },
                 flushed_seq: seq,
                 segments: (0..segs as u64)
@@ -147,6 +155,23 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode(Path::new("m"), &bytes);
         }
+    }
+
+    #[test]
+    fn format_1_manifests_are_read_with_no_quantization() {
+        // A format-1 database written before collections recorded their
+        // quantization (checked in as a fuzz seed).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/manifest");
+        let file = dir.join("db1-MANIFEST-00000000000000000003");
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1, "the seed is format 1");
+        let state = decode(&file, &bytes).unwrap();
+        assert!(!state.collections.is_empty());
+        assert!(state.collections.values().all(|c| c.config.quantization == 0));
+        // Re-encoded, it is format 2 and round-trips.
+        let again = encode(&state);
+        assert_eq!(u16::from_le_bytes([again[8], again[9]]), FORMAT_MAJOR);
+        assert_eq!(decode(&file, &again).unwrap(), state);
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod codec;
 mod error;
 mod persist;
 mod state;
+mod v1;
 
 pub use codec::{decode, encode, FORMAT_MAJOR, FORMAT_MINOR, MAGIC, MANIFEST_BYTES_MAX};
 pub use error::{Error, Result};

@@ -54,6 +54,8 @@ pub struct CollectionRecordConfig {
     pub durability_interval_ms: u64,
     /// Memtable size before a flush, in bytes.
     pub memtable_bytes: u64,
+    /// 0 = full-precision search, 1 = int8-quantized graph walk (format 2).
+    pub quantization: u8,
 }
 
 /// A segment file as the catalogue records it.

@@ -2,7 +2,7 @@
 //! heuristic neighbour selection, and bidirectional linking with pruning.
 
 use super::index::{EntryPoint, Hnsw};
-use super::search::{greedy_closest, search_layer, Candidate, Scratch};
+use super::search::{greedy_closest, search_layer, Candidate, Exact, Scratch};
 use super::NodeId;
 use std::sync::atomic::Ordering;
 
@@ -79,17 +79,20 @@ impl Hnsw {
             return;
         };
         let view = self.view();
+        // Inserts always compare full vectors: the graph's quality does not
+        // depend on quantization.
+        let exact = Exact { dist: self.dist, query: vector };
         let mut cur = Candidate { id: ep.id, dist: (self.dist)(vector, ep_vector) };
         // Layers only the existing top reaches: cheap greedy descent.
         for layer in (level + 1..=ep.level).rev() {
-            cur = greedy_closest(&view, self.dist, vector, cur, layer);
+            cur = greedy_closest(&view, &exact, cur, layer);
         }
         let mut scratch = self.scratch.get();
         let ef = self.params.ef_construction();
         for layer in (0..=level.min(ep.level)).rev() {
             // Concurrent inserts may already have linked to us, so the beam
             // can reach this node itself; never select it.
-            search_layer(&view, self.dist, &mut scratch, vector, cur, ef, layer, |n| n != id);
+            search_layer(&view, &exact, &mut scratch, cur, ef, layer, |n| n != id);
             let s = &mut *scratch;
             let Some(&nearest) = s.found.first() else {
                 continue;

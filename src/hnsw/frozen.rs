@@ -18,6 +18,7 @@
 //! | `links0` | u32 | `n × (1 + m0)` | layer-0 list of node `i` at `i × (1 + m0)`: a count `c ≤ m0`, then `c` ids, then unused slots (any value) |
 //! | `upper_offsets` | u32 | `n + 1` | node `i`'s upper lists start at `upper[upper_offsets[i]]`; `upper_offsets[i + 1] − upper_offsets[i] = levels[i] × (1 + m)`; the first is 0, the last `upper.len()` |
 //! | `upper` | u32 | `Σ levels[i] × (1 + m)` | lists of layers `1..=levels[i]` of each node in turn, `1 + m` slots each (count `c ≤ m`, then ids) |
+//! | `records` | u8 | `n × record_len(dim)`, or 0 | quantized record of each node (`quant.rs`); empty when the graph is not quantized |
 //!
 //! Scalars: `dim`, `m`, `m0`, the metric, the entry point (a node whose
 //! level is `max_level`, or none when `n = 0`) and `max_level`.
@@ -68,6 +69,8 @@ pub struct FrozenParts<'a> {
     pub upper_offsets: &'a [u32],
     /// Upper-layer lists.
     pub upper: &'a [u32],
+    /// Quantized records (`n × record_len(dim)` bytes), or empty.
+    pub records: &'a [u8],
     /// Entry point (`None` only for an empty graph).
     pub entry: Option<u32>,
     /// Highest level of any node (the entry point's).
@@ -101,7 +104,9 @@ impl<'a> FrozenGraph<'a> {
     /// Validates `parts` (every length, offset, count, neighbour id, level
     /// and the entry point) and wraps them; never panics.
     pub fn new(parts: FrozenParts<'a>) -> Result<FrozenGraph<'a>, FrozenGraphError> {
-        let FrozenParts { dim, m, m0, vectors, levels, links0, upper_offsets, upper, entry, max_level, .. } = parts;
+        let FrozenParts {
+            dim, m, m0, vectors, levels, links0, upper_offsets, upper, records, entry, max_level, ..
+        } = parts;
         let n = levels.len();
         if dim == 0 || m == 0 || m0 == 0 {
             return bad(format!("dim {dim}, m {m} and m0 {m0} must be positive"));
@@ -114,6 +119,9 @@ impl<'a> FrozenGraph<'a> {
         }
         if n.checked_mul(dim) != Some(vectors.len()) {
             return bad(format!("{} floats of vectors for {n} nodes of dimension {dim}", vectors.len()));
+        }
+        if !records.is_empty() && n.checked_mul(super::quant::record_len(dim)) != Some(records.len()) {
+            return bad(format!("{} bytes of quantized records for {n} nodes of dimension {dim}", records.len()));
         }
         let w0 = m0.checked_add(1).ok_or_else(|| FrozenGraphError("m0 overflows".into()))?;
         if n.checked_mul(w0) != Some(links0.len()) {
@@ -204,9 +212,9 @@ impl<'a> FrozenGraph<'a> {
             static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
         }
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => knn(self, self.dist, &mut scratch, query, k, ef, accept),
+            Ok(mut scratch) => knn(self, self.parts.metric, self.dist, &mut scratch, query, k, ef, accept),
             // Re-entered from `accept`: use a fresh buffer.
-            Err(_) => knn(self, self.dist, &mut Scratch::default(), query, k, ef, accept),
+            Err(_) => knn(self, self.parts.metric, self.dist, &mut Scratch::default(), query, k, ef, accept),
         })
     }
 
@@ -276,6 +284,24 @@ impl GraphView for FrozenGraph<'_> {
     fn is_ready(&self, _id: NodeId) -> bool {
         true
     }
+
+    #[inline(always)]
+    fn quantized(&self) -> bool {
+        !self.parts.records.is_empty()
+    }
+
+    #[inline(always)]
+    fn record(&self, id: NodeId) -> Option<&[u8]> {
+        let len = super::quant::record_len(self.parts.dim);
+        self.parts.records.get(id as usize * len..(id as usize + 1) * len)
+    }
+
+    #[inline(always)]
+    fn prefetch_record(&self, id: NodeId, lines: usize) {
+        if let Some(r) = self.record(id) {
+            super::distance::prefetch_ptr(r.as_ptr().cast(), r.len() / 4, lines);
+        }
+    }
 }
 
 /// The arrays of a frozen graph, owned; see the module docs for the layout.
@@ -290,6 +316,7 @@ pub struct FlatGraph {
     links0: Vec<u32>,
     upper_offsets: Vec<u32>,
     upper: Vec<u32>,
+    records: Vec<u8>,
     entry: Option<u32>,
     max_level: u8,
 }
@@ -306,6 +333,7 @@ impl FlatGraph {
             links0: &self.links0,
             upper_offsets: &self.upper_offsets,
             upper: &self.upper,
+            records: &self.records,
             entry: self.entry,
             max_level: self.max_level,
         }
@@ -336,6 +364,7 @@ impl Hnsw {
             links0: Vec::with_capacity(n * (1 + m0)),
             upper_offsets: Vec::with_capacity(n + 1),
             upper: Vec::new(),
+            records: Vec::new(),
             entry: None,
             max_level: 0,
         };
@@ -353,6 +382,9 @@ impl Hnsw {
         };
         for id in 0..n as NodeId {
             flat.vectors.extend_from_slice(g.vector(id)?);
+            if g.quantized() {
+                flat.records.extend_from_slice(g.record(id)?);
+            }
             let level = g.data(id)?.level;
             flat.levels.push(u8::try_from(level).ok()?);
             copy_list(&mut flat.links0, id, 0, m0);
@@ -391,7 +423,7 @@ mod tests {
     }
 
     fn built(n: usize, metric: Metric) -> Hnsw {
-        let h = Hnsw::new(16, metric, HnswParams { m: 8, ef_construction: 64, seed: 3 });
+        let h = Hnsw::new(16, metric, HnswParams { m: 8, ef_construction: 64, seed: 3, quantize: false });
         for (i, v) in random_rows(n, 16, 5).iter().enumerate() {
             h.insert_at(i as u32, v);
         }

@@ -10,6 +10,8 @@
 //! * `vectors`: `len × dim` f32, row-major (one contiguous block);
 //! * `links0`: `len × (1 + m0)` u32, the layer-0 list of each node (count
 //!   first, then ids);
+//! * `records`: `len × record_len` bytes, each node's quantized record
+//!   (`quant.rs`), only when the index quantizes (empty otherwise);
 //! * `state`: one byte per node (free → claimed → stored → ready);
 //! * `nodes`: the rarely touched rest (level, upper-layer lists, lock).
 //!
@@ -18,7 +20,7 @@
 //!
 //! # Concurrency protocol
 //! * An insert claims its id (`state` free → claimed, once), writes the
-//!   vector and level, then publishes them with a Release store of `state`
+//!   vector, its quantized record and level, then publishes them with a Release store of `state`
 //!   = stored. Readers load `state` with Acquire and read the vector only if
 //!   it says stored or ready, so a vector is never read while it is written.
 //! * Neighbour lists are fixed-capacity arrays of `AtomicU32` with the count
@@ -90,9 +92,18 @@ struct VectorCells(Box<[UnsafeCell<f32>]>);
 // readers (Release/Acquire), which is what `Sync` requires.
 unsafe impl Sync for VectorCells {}
 
+/// Quantized records, written and published exactly like `VectorCells`.
+struct RecordCells(Box<[UnsafeCell<u8>]>);
+
+// SAFETY: the same protocol as `VectorCells`: a record is written only by
+// the thread that claimed its row, before the Release store of STORED, and
+// read only after an Acquire load sees STORED or READY (`Graph::record`).
+unsafe impl Sync for RecordCells {}
+
 /// One bucket of the arena; see the module docs.
 struct Bucket {
     vectors: VectorCells,
+    records: RecordCells,
     links0: Box<[AtomicU32]>,
     state: Box<[AtomicU8]>,
     nodes: Box<[Node]>,
@@ -114,6 +125,12 @@ fn zeroed_atomics_u8(len: usize) -> Box<[AtomicU8]> {
     unsafe { Box::from_raw(raw as *mut [AtomicU8]) }
 }
 
+fn zeroed_byte_cells(len: usize) -> Box<[UnsafeCell<u8>]> {
+    let raw = Box::into_raw(vec![0u8; len].into_boxed_slice());
+    // SAFETY: `UnsafeCell<u8>` has the same in-memory representation as `u8`.
+    unsafe { Box::from_raw(raw as *mut [UnsafeCell<u8>]) }
+}
+
 fn zeroed_cells(len: usize) -> Box<[UnsafeCell<f32>]> {
     let raw = Box::into_raw(vec![0f32; len].into_boxed_slice());
     // SAFETY: `UnsafeCell<f32>` has the same in-memory representation as
@@ -127,6 +144,8 @@ pub(crate) struct Graph {
     /// Next id to hand out; ids are dense in the order inserts start.
     next_id: AtomicUsize,
     dim: usize,
+    /// Bytes of a node's quantized record (0 = not quantized).
+    record_len: usize,
     /// Links capacity above layer 0.
     m: usize,
     /// Links capacity on layer 0.
@@ -156,6 +175,7 @@ impl Graph {
             buckets: std::array::from_fn(|_| OnceLock::new()),
             next_id: AtomicUsize::new(0),
             dim,
+            record_len: if params.quantize { super::quant::record_len(dim) } else { 0 },
             m: params.m,
             m0: params.m0(),
             stored: AtomicUsize::new(0),
@@ -197,6 +217,7 @@ impl Graph {
             let len = bucket_len(b);
             Bucket {
                 vectors: VectorCells(zeroed_cells(len * self.dim)),
+                records: RecordCells(zeroed_byte_cells(len * self.record_len)),
                 links0: zeroed_atomics_u32(len * (1 + self.m0)),
                 state: zeroed_atomics_u8(len),
                 nodes: (0..len).map(|_| Node::default()).collect(),
@@ -224,6 +245,16 @@ impl Graph {
             // it is the only writer these cells ever have, and no reader looks
             // at them before the Release store of STORED below.
             unsafe { *cell.get() = x };
+        }
+        if self.record_len > 0 {
+            let mut record = vec![0u8; self.record_len];
+            super::quant::encode(vector, &mut record);
+            let cells = &bucket.records.0[off * self.record_len..(off + 1) * self.record_len];
+            for (cell, &b) in cells.iter().zip(&record) {
+                // SAFETY: as for the vector cells above: this thread claimed
+                // `id` and publishes the record with the STORED store below.
+                unsafe { *cell.get() = b };
+            }
         }
         let upper = zeroed_atomics_u32(level * (1 + self.m));
         self.upper_bytes.fetch_add(4 * upper.len(), Ordering::Relaxed);
@@ -267,6 +298,41 @@ impl Graph {
         // nobody writes them again (see `VectorCells`). `UnsafeCell<f32>` has
         // the layout of `f32`, so the cast keeps the length and alignment.
         Some(unsafe { &*(std::ptr::from_ref::<[UnsafeCell<f32>]>(cells) as *const [f32]) })
+    }
+
+    /// Whether nodes carry quantized records.
+    #[inline(always)]
+    pub(crate) fn quantized(&self) -> bool {
+        self.record_len > 0
+    }
+
+    /// The stored quantized record of `id`, or `None` if `id` has not been
+    /// stored yet or the graph does not quantize.
+    #[inline(always)]
+    pub(crate) fn record(&self, id: NodeId) -> Option<&[u8]> {
+        let (bucket, off) = self.slot(id)?;
+        if bucket.state.get(off)?.load(Ordering::Acquire) < STORED {
+            return None;
+        }
+        let cells = bucket.records.0.get(off * self.record_len..(off + 1) * self.record_len)?;
+        if cells.is_empty() {
+            return None;
+        }
+        // SAFETY: as in `vector`: STORED (Acquire) means the cells were
+        // written and published; `UnsafeCell<u8>` has the layout of `u8`.
+        Some(unsafe { &*(std::ptr::from_ref::<[UnsafeCell<u8>]>(cells) as *const [u8]) })
+    }
+
+    /// Hints the CPU to start loading `lines` cache lines (0 = all) of the
+    /// record of `id`.
+    #[inline(always)]
+    pub(crate) fn prefetch_record(&self, id: NodeId, lines: usize) {
+        if let Some((bucket, off)) = self.slot(id) {
+            if let Some(cells) = bucket.records.0.get(off * self.record_len..(off + 1) * self.record_len) {
+                // A record is `record_len` bytes = record_len / 4 "floats" of prefetch stride.
+                super::distance::prefetch_ptr(cells.as_ptr().cast(), self.record_len / 4, lines);
+            }
+        }
     }
 
     /// Hints the CPU to start loading the vector of `id` (`lines` cache lines
@@ -400,7 +466,7 @@ impl Graph {
     pub(crate) fn memory_bytes(&self) -> usize {
         let slots: usize =
             self.buckets.iter().enumerate().filter(|(_, b)| b.get().is_some()).map(|(i, _)| bucket_len(i)).sum();
-        let per_node = 4 * (self.dim + 1 + self.m0) + 1;
+        let per_node = 4 * (self.dim + 1 + self.m0) + 1 + self.record_len;
         slots * std::mem::size_of::<Node>()
             + self.stored.load(Ordering::Relaxed) * per_node
             + self.upper_bytes.load(Ordering::Relaxed)
@@ -460,6 +526,21 @@ impl GraphView for LiveView<'_> {
     fn is_ready(&self, id: NodeId) -> bool {
         self.graph.is_ready(id)
     }
+
+    #[inline(always)]
+    fn quantized(&self) -> bool {
+        self.graph.quantized()
+    }
+
+    #[inline(always)]
+    fn record(&self, id: NodeId) -> Option<&[u8]> {
+        self.graph.record(id)
+    }
+
+    #[inline(always)]
+    fn prefetch_record(&self, id: NodeId, lines: usize) {
+        self.graph.prefetch_record(id, lines)
+    }
 }
 
 #[cfg(test)]
@@ -480,7 +561,7 @@ mod tests {
 
     #[test]
     fn lists_round_trip_and_respect_capacity() {
-        let p = HnswParams { m: 2, ef_construction: 8, seed: 1 };
+        let p = HnswParams { m: 2, ef_construction: 8, seed: 1, quantize: false };
         let g = Graph::new(2, &p);
         let id = g.allocate_id();
         assert!(g.vector(id).is_none(), "not stored yet");

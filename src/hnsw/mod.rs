@@ -22,6 +22,7 @@ mod frozen;
 mod graph;
 mod index;
 mod params;
+pub(crate) mod quant;
 mod search;
 mod view;
 mod visited;

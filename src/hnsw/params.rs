@@ -12,12 +12,15 @@ pub struct HnswParams {
     /// Seed for level assignment; the same seed and insert order give the
     /// same levels, which makes builds reproducible.
     pub seed: u64,
+    /// Keep a quantized record per node and walk the graph on those,
+    /// re-scoring the final candidates with the full vectors (`quant.rs`).
+    pub quantize: bool,
 }
 
 impl Default for HnswParams {
     /// The widely used `M = 16, ef_construction = 200` setting.
     fn default() -> Self {
-        HnswParams { m: 16, ef_construction: 200, seed: 0x5EED_0F4E_5F00 }
+        HnswParams { m: 16, ef_construction: 200, seed: 0x5EED_0F4E_5F00, quantize: false }
     }
 }
 

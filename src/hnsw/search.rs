@@ -2,8 +2,9 @@
 //! descent through upper layers, and the k-NN query, written once for every
 //! [`GraphView`] (the live graph and frozen segment graphs).
 
-use super::distance::DistanceFn;
+use super::distance::{DistanceFn, Metric};
 use super::index::Hnsw;
+use super::quant::QuantQuery;
 use super::view::GraphView;
 use super::visited::VisitedSet;
 use super::NodeId;
@@ -40,6 +41,46 @@ impl Ord for Candidate {
     }
 }
 
+/// How a traversal scores nodes against its query.
+pub(crate) trait Scorer<G: GraphView> {
+    /// Distance of `id` to the query (smaller is closer), `None` if the node
+    /// has no data yet.
+    fn score(&self, g: &G, id: NodeId) -> Option<f32>;
+    /// Starts loading what `score(id)` will read (`lines` cache lines, 0 = all).
+    fn prefetch(&self, g: &G, id: NodeId, lines: usize);
+}
+
+/// Exact distances on the full-precision vectors.
+pub(crate) struct Exact<'q> {
+    pub(crate) dist: DistanceFn,
+    pub(crate) query: &'q [f32],
+}
+
+impl<G: GraphView> Scorer<G> for Exact<'_> {
+    #[inline(always)]
+    fn score(&self, g: &G, id: NodeId) -> Option<f32> {
+        g.vector(id).map(|v| (self.dist)(self.query, v))
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, g: &G, id: NodeId, lines: usize) {
+        g.prefetch_vector(id, lines);
+    }
+}
+
+/// Approximate distances on the quantized records.
+impl<G: GraphView> Scorer<G> for QuantQuery {
+    #[inline(always)]
+    fn score(&self, g: &G, id: NodeId) -> Option<f32> {
+        g.record(id).map(|r| self.distance(r))
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, g: &G, id: NodeId, lines: usize) {
+        g.prefetch_record(id, lines);
+    }
+}
+
 /// Buffers reused across traversals so a query allocates nothing but its
 /// result vector.
 #[derive(Default)]
@@ -60,6 +101,8 @@ pub(crate) struct Scratch {
     pub(crate) prune: Vec<Candidate>,
     /// Heuristic output while re-pruning (used by inserts).
     pub(crate) pruned: Vec<Candidate>,
+    /// The quantized query of a search over a quantized graph.
+    quant: QuantQuery,
 }
 
 impl Scratch {
@@ -67,6 +110,7 @@ impl Scratch {
     pub(crate) fn memory_bytes(&self) -> usize {
         let c = std::mem::size_of::<Candidate>();
         self.visited.memory_bytes()
+            + self.quant.memory_bytes()
             + std::mem::size_of::<NodeId>() * self.pending.capacity()
             + c * (self.candidates.capacity()
                 + self.results.capacity()
@@ -79,8 +123,14 @@ impl Scratch {
 
 /// k nearest nodes to `query` that are ready and accepted, nearest first, as
 /// `(node, distance)`; see [`Hnsw::search`] for the semantics.
+///
+/// Over a quantized graph the walk scores nodes by their records and the
+/// `max(ef, k)` nodes it finds are re-scored with the full vectors, so the
+/// distances returned are exact.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn knn<G: GraphView>(
     g: &G,
+    metric: Metric,
     dist: DistanceFn,
     scratch: &mut Scratch,
     query: &[f32],
@@ -91,34 +141,57 @@ pub(crate) fn knn<G: GraphView>(
     if k == 0 {
         return Vec::new();
     }
-    let Some((ep, top)) = g.entry() else {
-        return Vec::new();
-    };
-    let Some(ep_vector) = g.vector(ep) else {
-        return Vec::new();
-    };
-    let mut cur = Candidate { id: ep, dist: dist(query, ep_vector) };
-    for layer in (1..=top).rev() {
-        cur = greedy_closest(g, dist, query, cur, layer);
+    if !g.quantized() {
+        walk(g, &Exact { dist, query }, scratch, k, ef, accept);
+        return scratch.found.iter().take(k).map(|c| (c.id, c.dist)).collect();
     }
-    search_layer(g, dist, scratch, query, cur, ef.max(k), 0, |id| g.is_ready(id) && accept(id));
-    scratch.found.iter().take(k).map(|c| (c.id, c.dist)).collect()
+    let mut quant = std::mem::take(&mut scratch.quant);
+    quant.prepare(query, metric);
+    walk(g, &quant, scratch, k, ef, accept);
+    scratch.quant = quant;
+    let mut out: Vec<(NodeId, f32)> =
+        scratch.found.iter().filter_map(|c| g.vector(c.id).map(|v| (c.id, dist(query, v)))).collect();
+    out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    out.truncate(k);
+    out
+}
+
+/// Descends from the entry point and beam-searches layer 0, leaving the
+/// result in `scratch.found`.
+fn walk<G: GraphView, S: Scorer<G>>(
+    g: &G,
+    scorer: &S,
+    scratch: &mut Scratch,
+    k: usize,
+    ef: usize,
+    accept: &dyn Fn(NodeId) -> bool,
+) {
+    scratch.found.clear();
+    let Some((ep, top)) = g.entry() else {
+        return;
+    };
+    let Some(ep_dist) = scorer.score(g, ep) else {
+        return;
+    };
+    let mut cur = Candidate { id: ep, dist: ep_dist };
+    for layer in (1..=top).rev() {
+        cur = greedy_closest(g, scorer, cur, layer);
+    }
+    search_layer(g, scorer, scratch, cur, ef.max(k), 0, |id| g.is_ready(id) && accept(id));
 }
 
 /// Greedy walk on `layer` from `cur` to a local minimum (beam width 1),
 /// used to descend the sparse upper layers cheaply.
-pub(crate) fn greedy_closest<G: GraphView>(
+pub(crate) fn greedy_closest<G: GraphView, S: Scorer<G>>(
     g: &G,
-    dist: DistanceFn,
-    query: &[f32],
+    scorer: &S,
     mut cur: Candidate,
     layer: usize,
 ) -> Candidate {
     loop {
         let mut best = cur;
         g.for_each_neighbour(cur.id, layer, |n| {
-            if let Some(v) = g.vector(n) {
-                let d = dist(query, v);
+            if let Some(d) = scorer.score(g, n) {
                 if d < best.dist {
                     best = Candidate { id: n, dist: d };
                 }
@@ -138,12 +211,10 @@ pub(crate) fn greedy_closest<G: GraphView>(
 /// unexpanded candidate is farther than the worst of `ef` accepted results;
 /// until `ef` accepted nodes are found it keeps going (hnswlib's rule for
 /// filtered search).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn search_layer<G: GraphView>(
+pub(crate) fn search_layer<G: GraphView, S: Scorer<G>>(
     g: &G,
-    dist: DistanceFn,
+    scorer: &S,
     scratch: &mut Scratch,
-    query: &[f32],
     entry: Candidate,
     ef: usize,
     layer: usize,
@@ -175,7 +246,7 @@ pub(crate) fn search_layer<G: GraphView>(
         pending.clear();
         g.for_each_neighbour(c.id, layer, |n| {
             if visited.insert(n) {
-                g.prefetch_vector(n, 1);
+                scorer.prefetch(g, n, 1);
                 pending.push(n);
             }
         });
@@ -183,12 +254,11 @@ pub(crate) fn search_layer<G: GraphView>(
             let n = pending[i];
             // While this distance is computed, the whole next vector streams in.
             if let Some(&next) = pending.get(i + 1) {
-                g.prefetch_vector(next, 0);
+                scorer.prefetch(g, next, 0);
             }
-            let Some(v) = g.vector(n) else {
+            let Some(d) = scorer.score(g, n) else {
                 continue;
             };
-            let d = dist(query, v);
             if d < bound || results.len() < ef {
                 let cand = Candidate { id: n, dist: d };
                 candidates.push(Reverse(cand));
@@ -230,6 +300,6 @@ impl Hnsw {
     pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(NodeId) -> bool) -> Vec<(NodeId, f32)> {
         assert_eq!(query.len(), self.dim, "HNSW query has dimension {} but the index has {}", query.len(), self.dim);
         let mut scratch = self.scratch.get();
-        knn(&self.view(), self.dist, &mut scratch, query, k, ef, accept)
+        knn(&self.view(), self.metric, self.dist, &mut scratch, query, k, ef, accept)
     }
 }

@@ -30,4 +30,14 @@ pub(crate) trait GraphView {
 
     /// Whether `id` may appear in results (its insert has completed).
     fn is_ready(&self, id: NodeId) -> bool;
+
+    /// Whether the graph keeps a quantized record per node (`quant.rs`).
+    fn quantized(&self) -> bool;
+
+    /// The quantized record of `id`, or `None` if there is none (yet).
+    fn record(&self, id: NodeId) -> Option<&[u8]>;
+
+    /// Hints the CPU to start loading `lines` cache lines of `id`'s record
+    /// (0 = all of it). Never faults.
+    fn prefetch_record(&self, id: NodeId, lines: usize);
 }

@@ -48,7 +48,12 @@ pub(crate) struct Latest {
 
 impl Memtable {
     pub fn new(dimension: usize, metric: Metric, params: IndexParams) -> Memtable {
-        let hnsw_params = HnswParams { m: params.m, ef_construction: params.ef_construction, seed: 0x5eed_7e60 };
+        let hnsw_params = HnswParams {
+            m: params.m,
+            ef_construction: params.ef_construction,
+            seed: 0x5eed_7e60,
+            quantize: params.quantize,
+        };
         Memtable {
             rows: boxcar::Vec::new(),
             chains: SkipMap::new(),

@@ -66,6 +66,9 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
     b.pod_section("graph.links0", g.links0);
     b.pod_section("graph.upper_offsets", g.upper_offsets);
     b.pod_section("graph.upper", g.upper);
+    if !g.records.is_empty() {
+        b.section("graph.records", g.records);
+    }
     b.finish()
 }
 

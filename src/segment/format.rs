@@ -18,8 +18,9 @@ pub(crate) const MAGIC: &[u8; 8] = b"VEGOSEG\0";
 pub(crate) const END_MAGIC: &[u8; 8] = b"VEGOEND\0";
 /// Major format version written and read by this build.
 pub(crate) const FORMAT_MAJOR: u16 = 1;
-/// Minor format version written by this build.
-pub(crate) const FORMAT_MINOR: u16 = 0;
+/// Minor format version written by this build (1: optional `graph.records`
+/// section of quantized records; readers of 1.0 ignore it and search exactly).
+pub(crate) const FORMAT_MINOR: u16 = 1;
 /// Header size.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Trailer size: table offset u64, table length u32, table crc u32, end magic.

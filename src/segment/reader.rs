@@ -30,6 +30,9 @@ const EAGER: &[&str] = &[
     "graph.upper",
 ];
 
+/// The optional section of quantized graph records (checked at open when present).
+const RECORDS: &str = "graph.records";
+
 pub(crate) struct Segment {
     path: PathBuf,
     storage: Storage,
@@ -97,7 +100,7 @@ impl Segment {
             obsolete: AtomicBool::new(false),
             columns,
         };
-        for name in EAGER {
+        for name in EAGER.iter().chain(seg.sections.contains_key(RECORDS).then_some(&RECORDS)) {
             seg.section(name)?;
         }
         seg.validate_shapes()?;
@@ -191,6 +194,7 @@ impl Segment {
             links0: self.pod("graph.links0")?,
             upper_offsets: self.pod("graph.upper_offsets")?,
             upper: self.pod("graph.upper")?,
+            records: if self.sections.contains_key(RECORDS) { self.section(RECORDS)? } else { &[] },
             entry: (entry != u32::MAX).then_some(entry),
             max_level,
         })

@@ -70,7 +70,7 @@ fn write(dir: &std::path::Path, rows: &[Row], tombs: &[(String, u64)], metric: M
 }
 
 fn write_with(dir: &std::path::Path, rows: &[Row], tombs: &[(String, u64)], metric: Metric, io: SegmentIo) -> Segment {
-    let graph = Hnsw::new(4, metric, HnswParams { m: 4, ef_construction: 16, seed: 1 });
+    let graph = Hnsw::new(4, metric, HnswParams { m: 4, ef_construction: 16, seed: 1, quantize: false });
     for (i, r) in rows.iter().enumerate() {
         let mut v = r.2.clone();
         if metric == Metric::Cosine {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use vego::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
-use vego::{CollectionConfig, Db, Distance, Document, Durability, Options, SearchOptions};
+use vego::{CollectionConfig, Db, Distance, Document, Durability, Options, Quantization, SearchOptions};
 
 use crate::fvecs::{read_fvecs, read_ivecs, Matrix};
 
@@ -57,6 +57,9 @@ pub struct Args {
     /// Durability of the collection while building: sync, none.
     #[arg(long, default_value = "sync", value_parser = parse_durability)]
     durability: Durability,
+    /// Graph search precision: none (f32) or int8 (quantized walk, f32 re-scoring).
+    #[arg(long, default_value = "none", value_parser = parse_quantization)]
+    quantization: Quantization,
     /// Warm-up queries before each timed sweep.
     #[arg(long, default_value_t = 50)]
     warmup: usize,
@@ -68,6 +71,14 @@ fn parse_metric(s: &str) -> Result<Distance, String> {
         "cos" | "cosine" | "angular" => Ok(Distance::Cosine),
         "ip" | "dot" | "inner_product" => Ok(Distance::InnerProduct),
         _ => Err(format!("unknown metric {s:?}; use l2, cos or ip")),
+    }
+}
+
+fn parse_quantization(s: &str) -> Result<Quantization, String> {
+    match s {
+        "none" | "f32" => Ok(Quantization::None),
+        "int8" | "sq8" => Ok(Quantization::Int8),
+        _ => Err(format!("unknown quantization {s:?}; use none or int8")),
     }
 }
 
@@ -107,6 +118,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .m(args.m)
         .ef_construction(args.ef_construction)
         .durability(args.durability)
+        .quantization(args.quantization)
         .expected_size(base.rows() as u64);
     let coll = db.create_collection("bench", cfg)?;
 

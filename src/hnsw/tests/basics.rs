@@ -4,7 +4,7 @@ use super::data::{build, clustered, Rng};
 use crate::hnsw::{distance, Hnsw, HnswParams, Metric};
 
 fn small_params() -> HnswParams {
-    HnswParams { m: 4, ef_construction: 32, seed: 3 }
+    HnswParams { m: 4, ef_construction: 32, seed: 3, quantize: false }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Instant;
 const K: usize = 10;
 
 fn run(label: &str, metric: Metric, base: &Vectors, queries: &Vectors) {
-    let params = HnswParams { m: 16, ef_construction: 200, seed: 1 };
+    let params = HnswParams { m: 16, ef_construction: 200, seed: 1, quantize: false };
     let t = Instant::now();
     let (index, rows) = build(base, metric, params, 1);
     let build1 = t.elapsed().as_secs_f64();

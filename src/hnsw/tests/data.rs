@@ -161,7 +161,7 @@ pub(super) const N: usize = if cfg!(debug_assertions) { 5_000 } else { 20_000 };
 
 /// The parameters the recall requirements are stated for.
 pub(super) fn params() -> HnswParams {
-    HnswParams { m: 16, ef_construction: 200, seed: 7 }
+    HnswParams { m: 16, ef_construction: 200, seed: 7, quantize: false }
 }
 
 /// Noise of the test mixtures, relative to the spread of the centres (1.0).
