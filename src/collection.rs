@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use crate::db::DbShared;
 use crate::hnsw::Metric;
 use crate::memtable::Memtable;
+use crate::metrics::CollectionMetrics;
 use crate::options::IndexParams;
 use crate::read_path;
 use crate::segment::reader::Segment;
@@ -35,6 +36,8 @@ pub(crate) struct CollectionCore {
     /// One flush at a time per collection, oldest frozen memtable first.
     pub flush_lock: Mutex<()>,
     pub dropped: AtomicBool,
+    /// Latency histograms of this collection's operations.
+    pub metrics: CollectionMetrics,
 }
 
 impl CollectionCore {
@@ -58,6 +61,7 @@ impl CollectionCore {
             flush_lock: Mutex::new(()),
             dropped: AtomicBool::new(false),
             config,
+            metrics: CollectionMetrics::default(),
         }
     }
 
@@ -143,33 +147,33 @@ impl Collection {
 
     /// Inserts a new document; `AlreadyExists` if the id is live.
     pub fn insert(&self, doc: Document) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::Absent).map(drop)
+        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, vec![doc], Precondition::Absent).map(drop))
     }
 
     /// Inserts all documents or none (one WAL record, one sequence number).
     /// `AlreadyExists` if any id is live; `InvalidArgument` if an id repeats.
     pub fn insert_batch(&self, docs: Vec<Document>) -> Result<()> {
-        write_path::put(&self.inner, docs, Precondition::Absent).map(drop)
+        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, docs, Precondition::Absent).map(drop))
     }
 
     /// Inserts or replaces all documents, atomically.
     pub fn upsert_batch(&self, docs: Vec<Document>) -> Result<()> {
-        write_path::put(&self.inner, docs, Precondition::None).map(drop)
+        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, docs, Precondition::None).map(drop))
     }
 
     /// Replaces an existing document; `NotFound` if the id is not live.
     pub fn update(&self, doc: Document) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::Present).map(drop)
+        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, vec![doc], Precondition::Present).map(drop))
     }
 
     /// Inserts or replaces a document.
     pub fn upsert(&self, doc: Document) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::None).map(drop)
+        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, vec![doc], Precondition::None).map(drop))
     }
 
     /// Deletes a document; returns whether it existed.
     pub fn delete(&self, id: &str) -> Result<bool> {
-        write_path::delete(&self.inner, id, None)
+        self.inner.core.metrics.write.time(|| write_path::delete(&self.inner, id, None))
     }
 
     /// Replaces the document only if its stored version is `expected_version`
@@ -190,13 +194,17 @@ impl Collection {
     /// # Ok(()) }
     /// ```
     pub fn update_if(&self, doc: Document, expected_version: u64) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop)
+        self.inner
+            .core
+            .metrics
+            .write
+            .time(|| write_path::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop))
     }
 
     /// Deletes the document only if its stored version is `expected_version`,
     /// else `Error::Conflict`; returns whether it existed.
     pub fn delete_if(&self, id: &str, expected_version: u64) -> Result<bool> {
-        write_path::delete(&self.inner, id, Some(expected_version))
+        self.inner.core.metrics.write.time(|| write_path::delete(&self.inner, id, Some(expected_version)))
     }
 
     /// The document with this id, or `None`. Average O(1).

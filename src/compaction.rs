@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::collection::CollectionCore;
 use crate::db::DbShared;
 use crate::flush::{build_graph, segment_file_name, write_segment};
+use crate::progress::{Reporter, Task};
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
 use crate::stats::CompactionStats;
@@ -69,7 +70,12 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         metric: crate::wal_glue::distance_code(core.config.distance),
         rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
         tombstones: Vec::new(),
-        graph: build_graph(core, kept.len(), |i| kept[i].index.clone()),
+        graph: build_graph(
+            core,
+            kept.len(),
+            |i| kept[i].index.clone(),
+            &Reporter::new(db.options.progress.as_ref(), Task::Compaction, &core.name, kept.len() as u64),
+        ),
     };
     let (merged, entry) = write_segment(db, core, &input)?;
     let (file_id, path) = (entry.file_id, merged.path().to_path_buf());

@@ -15,7 +15,7 @@ use crate::flush;
 use crate::options::Options;
 use crate::recovery;
 use crate::segment::io::IoConfig;
-use crate::stats::DbStats;
+use crate::stats::{DbStats, IoStats};
 use crate::validate;
 use crate::visibility::Visibility;
 use crate::wal_glue::{self, WalHandle};
@@ -51,6 +51,8 @@ pub(crate) struct DbShared {
     pub flushers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// How segment files are read.
     pub io: IoConfig,
+    /// Bytes of segment files written (flushes and compactions) since open.
+    pub segment_bytes_written: AtomicU64,
     lock: Mutex<Option<File>>,
 }
 
@@ -60,6 +62,22 @@ pub(crate) struct WriteState {
 }
 
 impl DbShared {
+    /// I/O and cache counters since open.
+    pub fn io_stats(&self) -> IoStats {
+        let wal = self.write.lock().wal.as_ref().map(|w| w.stats()).unwrap_or_default();
+        IoStats {
+            wal_records: wal.records,
+            wal_writes: wal.batches,
+            wal_fsyncs: wal.fsyncs,
+            wal_bytes_written: wal.bytes,
+            segment_bytes_written: self.segment_bytes_written.load(Ordering::Relaxed),
+            block_cache_hits: self.io.cache.hits.load(Ordering::Relaxed),
+            block_cache_misses: self.io.cache.misses.load(Ordering::Relaxed),
+            page_cache_hits: self.io.pages.hits.load(Ordering::Relaxed),
+            page_cache_misses: self.io.pages.misses.load(Ordering::Relaxed),
+        }
+    }
+
     /// Error unless the database is open and writable.
     pub fn check_writable(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
@@ -197,6 +215,7 @@ impl Db {
             recovery: recovered.report,
             cores: RwLock::new(cores),
             next_file_id: AtomicU64::new(recovered.next_file_id),
+            segment_bytes_written: AtomicU64::new(0),
             flushers: Mutex::new(Vec::new()),
             io,
             lock: Mutex::new(Some(lock)),
@@ -300,8 +319,35 @@ impl Db {
             visible_seq: self.shared.visibility.visible(),
             manifest_version: self.shared.manifest.current().version,
             wal_bytes: wal_glue::dir_bytes(&self.shared.dir.join(WAL_DIR)),
+            io: self.shared.io_stats(),
             collections,
         }
+    }
+
+    /// Every counter in the Prometheus text exposition format (version
+    /// 0.0.4): per-collection gauges (documents, dead versions, segments,
+    /// bytes), database I/O and cache counters, and per-collection latency
+    /// histograms of writes, gets and searches. Serve it from an HTTP
+    /// `/metrics` endpoint to scrape it.
+    ///
+    /// ```
+    /// use vego::{Db, Document, Options};
+    /// # fn main() -> vego::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path(), Options::default().dimension(2))?;
+    /// db.collection("c")?.insert(Document::new("a", vec![1.0, 2.0]))?;
+    /// let text = db.metrics_text();
+    /// assert!(text.contains("vego_documents{collection=\"c\"} 1"));
+    /// # Ok(()) }
+    /// ```
+    pub fn metrics_text(&self) -> String {
+        let stats = self.stats();
+        let registry = self.collections.read();
+        let mut names: Vec<&String> = registry.keys().collect();
+        names.sort();
+        let histograms: Vec<(&str, &crate::metrics::CollectionMetrics)> =
+            names.iter().map(|n| (n.as_str(), &registry[*n].core().metrics)).collect();
+        crate::metrics::render(&stats, &histograms)
     }
 
     /// Writes every collection's memtable to segment files and truncates the WAL.

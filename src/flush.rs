@@ -17,6 +17,7 @@ use crate::collection::{CollectionCore, CollectionInner};
 use crate::db::DbShared;
 use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
 use crate::memtable::Memtable;
+use crate::progress::{Reporter, Task};
 use crate::segment::build::{self, RowIn, SegmentIn};
 use crate::segment::reader::Segment;
 use crate::segment::writer::write_file_atomically;
@@ -107,7 +108,7 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
             })
             .collect(),
         tombstones: tombstones.iter().map(|(id, seq)| (id.as_ref(), *seq)).collect(),
-        graph: segment_graph(core, mem, &mem_rows),
+        graph: segment_graph(db, core, mem, &mem_rows),
     };
     let (seg, entry) = write_segment(db, core, &input)?;
     let (file_id, path) = (entry.file_id, seg.path().to_path_buf());
@@ -133,19 +134,26 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
 
 /// The graph over the rows a flush writes: the memtable's own graph when it
 /// holds exactly those rows (bulk loads), else a fresh build on every core.
-fn segment_graph(core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> FlatGraph {
+fn segment_graph(db: &DbShared, core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> FlatGraph {
     let n = mem_rows.len();
+    let progress = Reporter::new(db.options.progress.as_ref(), Task::Flush, &core.name, n as u64);
     if n == mem.row_count() && mem_rows.iter().enumerate().all(|(i, &r)| i as u32 == r) {
         if let Some(g) = mem.graph().to_flat() {
+            progress.add(n as u64);
             return g;
         }
     }
-    build_graph(core, n, |i| mem.row(mem_rows[i]).index_vector(core.metric()))
+    build_graph(core, n, |i| mem.row(mem_rows[i]).index_vector(core.metric()), &progress)
 }
 
 /// A fresh graph over `n` rows (node i = `vector(i)`, as the graph compares
 /// it), built on every core.
-pub(crate) fn build_graph(core: &CollectionCore, n: usize, vector: impl Fn(usize) -> Vec<f32> + Sync) -> FlatGraph {
+pub(crate) fn build_graph(
+    core: &CollectionCore,
+    n: usize,
+    vector: impl Fn(usize) -> Vec<f32> + Sync,
+    progress: &Reporter<'_>,
+) -> FlatGraph {
     let params = HnswParams {
         m: core.params.m,
         ef_construction: core.params.ef_construction,
@@ -163,6 +171,7 @@ pub(crate) fn build_graph(core: &CollectionCore, n: usize, vector: impl Fn(usize
                     break;
                 }
                 graph.insert_at(i as u32, &vector(i));
+                progress.add(1);
             });
         }
     });
@@ -180,6 +189,7 @@ pub(crate) fn write_segment(
     let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
     let path = core.segments_dir.join(segment_file_name(file_id));
     write_file_atomically(&path, &bytes)?;
+    db.segment_bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     let seg = Arc::new(Segment::open(&path, &db.io)?);
     let entry = SegmentEntry {
         file_id,

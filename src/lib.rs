@@ -41,7 +41,9 @@ pub(crate) mod hnsw;
 mod id;
 pub mod limits;
 mod memtable;
+mod metrics;
 mod options;
+mod progress;
 mod read_path;
 mod recovery;
 mod search_options;
@@ -62,11 +64,13 @@ pub use document::{Document, Value};
 pub use error::{Error, Result};
 pub use filter::{Filter, Op};
 pub use id::new_id;
+pub use metrics::LatencyStats;
 pub use options::{CollectionConfig, Distance, Durability, Options, Quantization};
+pub use progress::{Progress, ProgressFn, Task};
 pub use search_options::{Hit, SearchOptions};
 pub use segment::io::SegmentIo;
 pub use snapshot::Snapshot;
-pub use stats::{CollectionStats, CompactionStats, DbStats};
+pub use stats::{CollectionStats, CompactionStats, DbStats, IoStats};
 
 /// Engine internals exposed for benchmarks and sibling modules' tests; not
 /// a stable API.

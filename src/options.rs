@@ -8,6 +8,7 @@ use crate::error::invalid;
 use crate::limits::{
     DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_SIZED_MAX, M_MAX,
 };
+use crate::progress::{Progress, ProgressFn};
 use crate::segment::io::SegmentIo;
 use crate::Result;
 
@@ -263,6 +264,9 @@ pub struct Options {
     pub create_if_missing: bool,
     /// How segment files are read (memory-mapped by default).
     pub segment_io: SegmentIo,
+    /// Called with progress reports of long work (large batch inserts,
+    /// flushes, compactions); see [`Options::progress`].
+    pub progress: Option<ProgressFn>,
 }
 
 impl Default for Options {
@@ -272,6 +276,7 @@ impl Default for Options {
             wal_file_bytes: 64 << 20,
             create_if_missing: true,
             segment_io: SegmentIo::Mmap,
+            progress: None,
         }
     }
 }
@@ -322,6 +327,31 @@ impl Options {
     /// io_uring with an LRU block cache for metadata and raw vectors.
     pub fn segment_io(mut self, io: SegmentIo) -> Self {
         self.segment_io = io;
+        self
+    }
+    /// Calls `f` with progress reports of long work: graph linking of large
+    /// batch inserts, flushes and compactions (see [`Progress`]). `f` runs
+    /// on the thread doing the work, so it should return quickly.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use vego::{Db, Document, Options};
+    /// # fn main() -> vego::Result<()> {
+    /// let reports = Arc::new(AtomicU64::new(0));
+    /// let counter = reports.clone();
+    /// let opts = Options::default().dimension(2).progress(move |p| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    ///     assert!(p.done <= p.total);
+    /// });
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let c = Db::open(dir.path(), opts)?.collection("c")?;
+    /// c.insert_batch((0..3000).map(|i| Document::new(i.to_string(), vec![i as f32, 1.0])).collect())?;
+    /// assert!(reports.load(Ordering::Relaxed) >= 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(ProgressFn(std::sync::Arc::new(f)));
         self
     }
     /// Whether `Db::open` may create a new database.

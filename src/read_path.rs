@@ -293,5 +293,8 @@ pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
         ef_construction: core.params.ef_construction,
         ef_search: core.params.ef_search,
         quantization: core.config.quantization,
+        write_latency: core.metrics.write.summary(),
+        get_latency: core.metrics.get.summary(),
+        search_latency: core.metrics.search.summary(),
     }
 }

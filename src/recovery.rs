@@ -85,7 +85,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
     };
     let (wal, report) = Wal::open(&wal_dir, wal_opts, from_seq, visit)?;
     for (cid, rows) in &pending_rows {
-        index_rows(&by_id[cid].tables.load().active, rows);
+        index_rows(&by_id[cid].tables.load().active, rows, &crate::progress::Reporter::silent());
     }
     Ok(Recovered {
         wal: WalHandle::new(wal, mode),

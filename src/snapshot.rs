@@ -51,16 +51,20 @@ impl Snapshot {
 
     /// The document as of this snapshot.
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
-        self.coll.check_live()?;
-        crate::validate::doc_id(id)?;
-        self.tables.get(id, self.seq)
+        self.coll.core.metrics.get.time(|| {
+            self.coll.check_live()?;
+            crate::validate::doc_id(id)?;
+            self.tables.get(id, self.seq)
+        })
     }
 
     /// Several documents as of this snapshot.
     pub fn get_batch(&self, ids: &[&str]) -> Result<Vec<Option<Document>>> {
-        self.coll.check_live()?;
-        ids.iter().try_for_each(|id| crate::validate::doc_id(id))?;
-        ids.iter().map(|id| self.tables.get(id, self.seq)).collect()
+        self.coll.core.metrics.get.time(|| {
+            self.coll.check_live()?;
+            ids.iter().try_for_each(|id| crate::validate::doc_id(id))?;
+            ids.iter().map(|id| self.tables.get(id, self.seq)).collect()
+        })
     }
 
     /// The `k` nearest documents as of this snapshot.
@@ -70,14 +74,22 @@ impl Snapshot {
 
     /// Search with options as of this snapshot.
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
-        self.coll.check_live()?;
-        read_path::search(&self.coll.core, &self.tables, self.seq, query, opts)
+        self.coll.core.metrics.search.time(|| {
+            self.coll.check_live()?;
+            read_path::search(&self.coll.core, &self.tables, self.seq, query, opts)
+        })
     }
 
     /// Several searches in parallel as of this snapshot.
     pub fn search_batch(&self, queries: &[Vec<f32>], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
         self.coll.check_live()?;
-        read_path::search_batch(&self.coll.core, &self.tables, self.seq, queries, opts)
+        let start = std::time::Instant::now();
+        let out = read_path::search_batch(&self.coll.core, &self.tables, self.seq, queries, opts);
+        // Counted per query, as if each had taken the batch's mean time.
+        if let Some(per_query) = start.elapsed().checked_div(queries.len().max(1) as u32) {
+            queries.iter().for_each(|_| self.coll.core.metrics.search.record(per_query));
+        }
+        out
     }
 
     /// Live documents as of this snapshot (exact; walks every layer).

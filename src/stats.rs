@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Distance, Quantization};
+use crate::{Distance, LatencyStats, Quantization};
 
 /// Counters of one collection (a consistent-enough view; exact when idle).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,6 +44,13 @@ pub struct CollectionStats {
     pub ef_search: usize,
     /// How the graph search reads vectors.
     pub quantization: Quantization,
+    /// Latency of writes (insert, insert_batch, update, upsert, delete and
+    /// the `_if` forms; one per call) since open.
+    pub write_latency: LatencyStats,
+    /// Latency of get and get_batch calls since open.
+    pub get_latency: LatencyStats,
+    /// Latency of searches (one per query) since open.
+    pub search_latency: LatencyStats,
 }
 
 /// Counters of a whole database.
@@ -57,8 +64,55 @@ pub struct DbStats {
     pub manifest_version: u64,
     /// Bytes of WAL files on disk.
     pub wal_bytes: u64,
+    /// I/O and cache counters since open.
+    pub io: IoStats,
     /// Per-collection statistics.
     pub collections: Vec<CollectionStats>,
+}
+
+/// I/O and cache counters of a database since it was opened.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IoStats {
+    /// WAL records written (a batch is one record).
+    pub wal_records: u64,
+    /// WAL writes (group commits: one write for many concurrent records).
+    pub wal_writes: u64,
+    /// fsyncs of WAL files.
+    pub wal_fsyncs: u64,
+    /// Bytes written to the WAL.
+    pub wal_bytes_written: u64,
+    /// Bytes of segment files written by flushes and compactions.
+    pub segment_bytes_written: u64,
+    /// Block-cache hits (`SegmentIo::Pread` / `Uring`; 0 with mmap).
+    pub block_cache_hits: u64,
+    /// Block-cache misses: reads that went to the file.
+    pub block_cache_misses: u64,
+    /// Decoded metadata pages found in the page cache.
+    pub page_cache_hits: u64,
+    /// Metadata pages decoded because they were not cached.
+    pub page_cache_misses: u64,
+}
+
+impl IoStats {
+    /// Share of metadata page lookups served from the page cache (0 when none).
+    pub fn page_cache_hit_rate(&self) -> f64 {
+        let total = self.page_cache_hits + self.page_cache_misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.page_cache_hits as f64 / total as f64
+        }
+    }
+
+    /// Share of block lookups served from the block cache (0 when none).
+    pub fn block_cache_hit_rate(&self) -> f64 {
+        let total = self.block_cache_hits + self.block_cache_misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.block_cache_hits as f64 / total as f64
+        }
+    }
 }
 
 /// What a compaction did.

@@ -20,6 +20,11 @@ impl WalHandle {
         WalHandle { wal, mode }
     }
 
+    /// Counters of the log writer's work since open.
+    pub fn stats(&self) -> vego_wal::WalStats {
+        self.wal.stats()
+    }
+
     /// Queues a record; called under the database write lock (log order = seq order).
     pub fn submit(&self, seq: u64, payload: Vec<u8>) -> crate::Result<Ticket> {
         Ok(self.wal.submit(seq, payload)?)

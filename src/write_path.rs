@@ -14,6 +14,7 @@ use crate::collection::{CollectionCore, CollectionInner};
 use crate::error::invalid;
 use crate::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
 use crate::memtable::Memtable;
+use crate::progress::{Progress, Reporter, Task};
 use crate::tables::Tables;
 use crate::wal_record::{self, WalOp};
 use crate::{flush, validate, Document, Error, Result};
@@ -104,7 +105,8 @@ pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precond
         abort(coll, &t, seq, &deltas, &e);
         return Err(e);
     }
-    index_rows(&t.active, &rows);
+    let callback = coll.db.options.progress.as_ref().filter(|_| rows.len() as u64 >= Progress::STEP);
+    index_rows(&t.active, &rows, &Reporter::new(callback, Task::InsertBatch, &coll.core.name, rows.len() as u64));
     publish(coll, seq);
     flush::maybe_freeze(coll);
     Ok(seq)
@@ -188,10 +190,13 @@ fn abort(coll: &CollectionInner, t: &Tables, seq: u64, ids: &[(String, i64)], e:
 }
 
 /// Links new rows into the graph, using every core for large batches.
-pub(crate) fn index_rows(mem: &Memtable, rows: &[u32]) {
+pub(crate) fn index_rows(mem: &Memtable, rows: &[u32], progress: &Reporter<'_>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if rows.len() < 64 || threads == 1 {
-        rows.iter().for_each(|&r| mem.index_row(r));
+        rows.iter().for_each(|&r| {
+            mem.index_row(r);
+            progress.add(1);
+        });
         return;
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -201,6 +206,7 @@ pub(crate) fn index_rows(mem: &Memtable, rows: &[u32]) {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&row) = rows.get(i) else { break };
                 mem.index_row(row);
+                progress.add(1);
             });
         }
     });

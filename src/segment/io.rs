@@ -123,6 +123,8 @@ type Pages = LruCache<(u64, Arc<str>, u32), Arc<Vec<Option<Value>>>>;
 /// and filters then decode a compressed page once, not once per row.
 pub(crate) struct PageCache {
     pages: Mutex<Pages>,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
 /// Decoded pages kept per database.
@@ -130,7 +132,11 @@ pub(crate) const DECODED_PAGES_MAX: usize = 2_048;
 
 impl PageCache {
     fn new() -> PageCache {
-        PageCache { pages: Mutex::new(LruCache::new(NonZeroUsize::new(DECODED_PAGES_MAX).expect("non-zero"))) }
+        PageCache {
+            pages: Mutex::new(LruCache::new(NonZeroUsize::new(DECODED_PAGES_MAX).expect("non-zero"))),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     /// The decoded page, decoding it with `decode` on a miss.
@@ -140,8 +146,10 @@ impl PageCache {
         decode: impl FnOnce() -> Result<Vec<Option<Value>>>,
     ) -> Result<Arc<Vec<Option<Value>>>> {
         if let Some(p) = self.pages.lock().get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(p.clone());
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let page = Arc::new(decode()?);
         self.pages.lock().put(key, page.clone());
         Ok(page)
