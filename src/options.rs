@@ -328,7 +328,7 @@ mod tests {
     fn memtable_is_sized_for_the_expected_documents_within_bounds() {
         assert_eq!(CollectionConfig::new(768).memtable_bytes_limit(), MEMTABLE_BYTES_DEFAULT);
         let bulk = CollectionConfig::new(768).expected_size(100_000).memtable_bytes_limit();
-        assert!(bulk >= 100_000 * 768 * 4 && bulk <= MEMTABLE_BYTES_SIZED_MAX, "{bulk}");
+        assert!((100_000 * 768 * 4..=MEMTABLE_BYTES_SIZED_MAX).contains(&bulk), "{bulk}");
         let tiny = CollectionConfig::new(768).expected_size(10).memtable_bytes_limit();
         assert_eq!(tiny, MEMTABLE_BYTES_DEFAULT, "never below the default");
         let huge = CollectionConfig::new(768).expected_size(100_000_000).memtable_bytes_limit();
