@@ -377,7 +377,7 @@ impl Db {
     /// checksum it needs. On failure nothing is left in `dest`.
     pub fn restore(src: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<()> {
         let (src, dest) = (src.as_ref(), dest.as_ref());
-        if !is_database_dir(src)? {
+        if !src.is_dir() || !is_database_dir(src)? {
             return Err(Error::NotADatabase { path: src.to_path_buf() });
         }
         let existed = dest.exists();
