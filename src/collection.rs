@@ -249,6 +249,13 @@ impl Collection {
         }
     }
 
+    /// A snapshot at `seq` for a caller that holds the collection's flush
+    /// lock (so no flush swaps layers) and read `seq` from the visible seq
+    /// before this call: the tables loaded now still hold every write ≤ `seq`.
+    pub(crate) fn snapshot_under_flush_lock(&self, seq: u64) -> Snapshot {
+        Snapshot::new(self.inner.clone(), self.inner.core.tables.load_full(), seq)
+    }
+
     /// Live documents (counting writes in flight).
     pub fn len(&self) -> usize {
         self.inner.core.live.load(Ordering::Relaxed).max(0) as usize

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use vego_manifest::{is_database_dir, CollectionEntry, Manifest};
 
+use crate::backup::{self, BackupSnapshots, BackupStats, Cut};
 use crate::collection::{Collection, CollectionCore};
 use crate::error::{invalid, io_err};
 use crate::flush;
@@ -357,6 +358,85 @@ impl Db {
         flush::checkpoint_wal(&self.shared)
     }
 
+    /// Writes a consistent copy of the database into `dest` (a missing or
+    /// empty directory) while other threads keep reading and writing: the
+    /// current manifest, its segment files (hard links where possible) and
+    /// the WAL up to the backup's sequence number. The copy holds exactly the
+    /// writes with seq ≤ [`BackupStats::seq`] and opens with [`Db::open`]
+    /// (or is copied into place with [`Db::restore`]). Flushes and
+    /// compactions wait while the files are linked and copied; writes do not.
+    ///
+    /// ```
+    /// use vego::{Db, Document, Options};
+    /// # fn main() -> vego::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path().join("db"), Options::default().dimension(2))?;
+    /// db.collection("c")?.insert(Document::new("a", vec![1.0, 2.0]))?;
+    /// let stats = db.backup(dir.path().join("backup"))?;
+    /// db.collection("c")?.insert(Document::new("b", vec![3.0, 4.0]))?; // after the backup
+    /// Db::restore(dir.path().join("backup"), dir.path().join("restored"))?;
+    /// let restored = Db::open(dir.path().join("restored"), Options::default())?;
+    /// assert!(restored.collection("c")?.get("a")?.is_some());
+    /// assert!(restored.collection("c")?.get("b")?.is_none());
+    /// assert!(stats.seq >= 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<BackupStats> {
+        self.backup_with_snapshots(dest).map(|(stats, _)| stats)
+    }
+
+    /// [`Db::backup`], also returning a snapshot of every collection at the
+    /// backup's sequence number: exactly what the backup holds (to verify
+    /// it, or to export the same state elsewhere).
+    pub fn backup_with_snapshots(&self, dest: impl AsRef<Path>) -> Result<(BackupStats, BackupSnapshots)> {
+        let dest = dest.as_ref();
+        self.shared.check_open()?;
+        let existed = dest.exists();
+        backup::prepare_dest(dest)?;
+        let result = self.copy_consistent_cut(dest).and_then(|r| backup::sync_tree(dest).map(|()| r));
+        if result.is_err() {
+            remove_created(dest, existed);
+        }
+        result
+    }
+
+    fn copy_consistent_cut(&self, dest: &Path) -> Result<(BackupStats, BackupSnapshots)> {
+        // The registry lock keeps collections from being created or dropped;
+        // the flush locks (taken in id order) keep flushes and compactions
+        // from editing the manifest, deleting segment files or truncating the WAL.
+        let registry = self.collections.read();
+        let mut colls: Vec<&Collection> = registry.values().collect();
+        colls.sort_by_key(|c| c.core().id);
+        let _flush_guards: Vec<_> = colls.iter().map(|c| c.core().flush_lock.lock()).collect();
+        self.shared.check_open()?;
+        let seq = self.shared.visibility.visible();
+        let snapshots = colls.iter().map(|c| (c.name().to_owned(), c.snapshot_under_flush_lock(seq))).collect();
+        let manifest = self.shared.manifest.current();
+        let cut = Cut { src: &self.shared.dir, manifest: &manifest, seq };
+        let stats = backup::copy_cut(&cut, dest)?;
+        Ok((stats, snapshots))
+    }
+
+    /// Copies the database or backup in `src` (which no process may have
+    /// open) into `dest` (a missing or empty directory), then opens and
+    /// closes the copy to check it: every manifest, segment and WAL
+    /// checksum it needs. On failure nothing is left in `dest`.
+    pub fn restore(src: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<()> {
+        let (src, dest) = (src.as_ref(), dest.as_ref());
+        if !src.is_dir() || !is_database_dir(src)? {
+            return Err(Error::NotADatabase { path: src.to_path_buf() });
+        }
+        let existed = dest.exists();
+        backup::prepare_dest(dest)?;
+        let result = backup::copy_db(src, dest)
+            .and_then(|()| backup::sync_tree(dest))
+            .and_then(|()| Db::open(dest, Options::default().create_if_missing(false))?.close());
+        if result.is_err() {
+            remove_created(dest, existed);
+        }
+        result
+    }
+
     /// What the last open found in the WAL: records replayed and any torn
     /// tail that was cut off (the remains of a write interrupted by a crash).
     pub fn recovery(&self) -> &RecoveryReport {
@@ -373,6 +453,21 @@ impl Db {
     /// handle does the same, ignoring errors.
     pub fn close(self) -> Result<()> {
         self.shared.shut_down()
+    }
+}
+
+/// Best-effort cleanup of a failed backup or restore: removes `dest` if this
+/// call created it, else only what it put inside.
+fn remove_created(dest: &Path, existed: bool) {
+    if !existed {
+        let _ = fs::remove_dir_all(dest);
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(dest) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        }
     }
 }
 

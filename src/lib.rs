@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+mod backup;
 mod codec;
 mod collection;
 mod compaction;
@@ -39,6 +40,7 @@ mod filter;
 mod flush;
 pub(crate) mod hnsw;
 mod id;
+pub mod inspect;
 pub mod limits;
 mod memtable;
 mod metrics;
@@ -58,6 +60,7 @@ mod wal_glue;
 mod wal_record;
 mod write_path;
 
+pub use backup::{BackupSnapshots, BackupStats};
 pub use collection::Collection;
 pub use db::{Db, RecoveryReport, TornTail};
 pub use document::{Document, Value};

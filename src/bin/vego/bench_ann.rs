@@ -15,6 +15,7 @@ use vego::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
 use vego::{CollectionConfig, Db, Distance, Document, Durability, Options, Quantization, SearchOptions};
 
 use crate::fvecs::{read_fvecs, read_ivecs, Matrix};
+use crate::parse_metric;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,15 +64,6 @@ pub struct Args {
     /// Warm-up queries before each timed sweep.
     #[arg(long, default_value_t = 50)]
     warmup: usize,
-}
-
-fn parse_metric(s: &str) -> Result<Distance, String> {
-    match s {
-        "l2" | "euclidean" => Ok(Distance::L2),
-        "cos" | "cosine" | "angular" => Ok(Distance::Cosine),
-        "ip" | "dot" | "inner_product" => Ok(Distance::InnerProduct),
-        _ => Err(format!("unknown metric {s:?}; use l2, cos or ip")),
-    }
 }
 
 fn parse_quantization(s: &str) -> Result<Quantization, String> {
