@@ -67,6 +67,8 @@ pub use search_options::{Hit, SearchOptions};
 pub use segment::io::SegmentIo;
 pub use snapshot::Snapshot;
 pub use stats::{CollectionStats, CompactionStats, DbStats};
+/// The file layer every writer goes through ([`Options::storage`]).
+pub use vego_storage as storage;
 
 /// Engine internals exposed for benchmarks and sibling modules' tests; not
 /// a stable API.

@@ -1,6 +1,9 @@
 //! Database and collection configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use vego_storage::{StdStorage, Storage};
 
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +229,7 @@ fn adaptive_params(dimension: usize, expected: u64) -> (usize, usize, usize) {
 /// use vego::{Options, Durability};
 /// let opts = Options::default().dimension(768).durability(Durability::Sync);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Defaults for new collections; `dimension` 0 means "not set".
     pub defaults: CollectionConfig,
@@ -236,6 +239,20 @@ pub struct Options {
     pub create_if_missing: bool,
     /// How segment files are read (memory-mapped by default).
     pub segment_io: SegmentIo,
+    /// The file layer every writer (WAL, manifest, segments) changes files
+    /// through: the real file system by default. Tests and the chaos harness
+    /// plug in fault-injecting or power-loss-simulating implementations.
+    pub storage: Arc<dyn Storage>,
+}
+
+impl PartialEq for Options {
+    fn eq(&self, o: &Options) -> bool {
+        self.defaults == o.defaults
+            && self.wal_file_bytes == o.wal_file_bytes
+            && self.create_if_missing == o.create_if_missing
+            && self.segment_io == o.segment_io
+            && Arc::ptr_eq(&self.storage, &o.storage)
+    }
 }
 
 impl Default for Options {
@@ -245,6 +262,7 @@ impl Default for Options {
             wal_file_bytes: 64 << 20,
             create_if_missing: true,
             segment_io: SegmentIo::Mmap,
+            storage: Arc::new(StdStorage),
         }
     }
 }
@@ -295,6 +313,13 @@ impl Options {
         self.segment_io = io;
         self
     }
+    /// The file layer writes go through (default: the real file system).
+    /// Whatever it writes must reach the real files, which reads (recovery,
+    /// memory-mapped segments) use directly; see [`crate::storage`].
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
     /// Whether `Db::open` may create a new database.
     pub fn create_if_missing(mut self, on: bool) -> Self {
         self.create_if_missing = on;
@@ -328,7 +353,7 @@ mod tests {
     fn memtable_is_sized_for_the_expected_documents_within_bounds() {
         assert_eq!(CollectionConfig::new(768).memtable_bytes_limit(), MEMTABLE_BYTES_DEFAULT);
         let bulk = CollectionConfig::new(768).expected_size(100_000).memtable_bytes_limit();
-        assert!(bulk >= 100_000 * 768 * 4 && bulk <= MEMTABLE_BYTES_SIZED_MAX, "{bulk}");
+        assert!((100_000 * 768 * 4..=MEMTABLE_BYTES_SIZED_MAX).contains(&bulk), "{bulk}");
         let tiny = CollectionConfig::new(768).expected_size(10).memtable_bytes_limit();
         assert_eq!(tiny, MEMTABLE_BYTES_DEFAULT, "never below the default");
         let huge = CollectionConfig::new(768).expected_size(100_000_000).memtable_bytes_limit();
