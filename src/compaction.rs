@@ -91,7 +91,10 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         Ok(())
     });
     if let Err(e) = edit {
-        let _ = std::fs::remove_file(&path);
+        // As in flush: a poisoned manifest may yet name the file.
+        if !db.manifest.is_poisoned() {
+            let _ = db.io.fs.remove_file(&path);
+        }
         return match e {
             vego_manifest::Error::Rejected(_) => Ok(stats),
             e => Err(e.into()),

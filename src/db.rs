@@ -194,15 +194,15 @@ impl Db {
             return Err(invalid("wal_file_bytes must be at least 64 KiB"));
         }
         check_dir_is_ours(&dir, opts.create_if_missing)?;
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        opts.storage.create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock = lock_dir(&dir)?;
         let manifest = if is_database_dir(&dir)? {
-            Manifest::open(&dir)?
+            Manifest::open_with(&dir, opts.storage.clone())?
         } else {
             check_dir_is_ours(&dir, opts.create_if_missing)?;
-            Manifest::create(&dir)?
+            Manifest::create_with(&dir, opts.storage.clone())?
         };
-        let io = IoConfig::new(opts.segment_io);
+        let io = IoConfig::with_storage(opts.segment_io, opts.storage.clone());
         let recovered = recovery::recover(&dir, &opts, &manifest, &io)?;
         let cores: HashMap<u64, Arc<CollectionCore>> = recovered.cores.iter().map(|c| (c.id, c.clone())).collect();
         let shared = Arc::new(DbShared {
@@ -488,11 +488,21 @@ fn check_dir_is_ours(dir: &Path, create: bool) -> Result<()> {
     let foreign = fs::read_dir(dir)
         .map_err(io_err(dir))?
         .filter_map(|e| e.ok())
-        .any(|e| e.file_name() != LOCK_FILE && e.file_name() != WAL_DIR && e.file_name() != SEGMENTS_DIR);
+        .any(|e| !is_ours_before_manifest(&e.file_name().to_string_lossy()));
     if foreign || !create {
         return Err(Error::NotADatabase { path: dir.to_path_buf() });
     }
     Ok(())
+}
+
+/// Names a directory may hold before its first manifest version is
+/// complete: what a crash while creating the database leaves behind (the
+/// lock file, the WAL and segment directories, a manifest temp file).
+fn is_ours_before_manifest(name: &str) -> bool {
+    name == LOCK_FILE
+        || name == WAL_DIR
+        || name == SEGMENTS_DIR
+        || (name.starts_with(vego_manifest::MANIFEST_PREFIX) && name.ends_with(".tmp"))
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {

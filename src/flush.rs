@@ -122,7 +122,11 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
         Ok(())
     });
     if let Err(e) = edit {
-        let _ = std::fs::remove_file(&path);
+        // Keep the file if the failed edit may still reach the disk naming
+        // it (a failed rename or directory fsync); open deletes it if not.
+        if !db.manifest.is_poisoned() {
+            let _ = db.io.fs.remove_file(&path);
+        }
         return match e {
             vego_manifest::Error::Rejected(_) => Ok(()),
             e => Err(e.into()),
@@ -188,7 +192,7 @@ pub(crate) fn write_segment(
     let bytes = build::encode(input);
     let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
     let path = core.segments_dir.join(segment_file_name(file_id));
-    write_file_atomically(&path, &bytes)?;
+    write_file_atomically(&*db.io.fs, &path, &bytes)?;
     db.segment_bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     let seg = Arc::new(Segment::open(&path, &db.io)?);
     let entry = SegmentEntry {

@@ -74,6 +74,8 @@ pub use search_options::{Hit, SearchOptions};
 pub use segment::io::SegmentIo;
 pub use snapshot::Snapshot;
 pub use stats::{CollectionStats, CompactionStats, DbStats, IoStats};
+/// The file layer every writer goes through ([`Options::storage`]).
+pub use vego_storage as storage;
 
 /// Engine internals exposed for benchmarks and sibling modules' tests; not
 /// a stable API.
@@ -92,6 +94,94 @@ pub mod fuzzing {
     /// Decodes a WAL payload (a batch); never panics.
     pub fn decode_wal_payload(bytes: &[u8]) -> Result<(), DecodeError> {
         crate::wal_record::decode(bytes).map(drop)
+    }
+
+    /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`), each a decoder of
+    /// bytes that come from disk or from users.
+    pub const TARGETS: &[&str] = &["wal_file", "wal_payload", "manifest", "segment", "values"];
+
+    /// Runs fuzz target `name` on `data` (what `cargo fuzz` runs, and what
+    /// the corpus replay test runs without it). Returns false for an unknown
+    /// target. Decoders return errors for bad bytes; a panic is a bug.
+    pub fn run_target(name: &str, data: &[u8]) -> bool {
+        match name {
+            "wal_file" => {
+                if let Some((&role, bytes)) = data.split_first() {
+                    let role = if role & 1 == 0 { vego_wal::FileRole::Last } else { vego_wal::FileRole::Sealed };
+                    let _ = vego_wal::scan_file_bytes(bytes, role, None);
+                }
+            }
+            "wal_payload" => drop(decode_wal_payload(data)),
+            "manifest" => drop(vego_manifest::decode(std::path::Path::new("MANIFEST-fuzz"), data)),
+            "segment" => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("00000000000000000001.vseg");
+                std::fs::write(&path, data).expect("write");
+                let _ = read_segment(&path);
+            }
+            "values" => decode_values(data),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Decodes metadata values the ways they reach Vego as bytes, chosen by
+    /// the first byte: 0 the WAL's metadata map, 1 a segment column page
+    /// (second byte = column kind; whole page and one row), 2 a zone map,
+    /// 3 a JSON document (serde, as tools import them). Never panics.
+    pub fn decode_values(data: &[u8]) {
+        use crate::segment::encoding::{decode_page, decode_row, decode_zone, ColumnKind};
+        let Some((&sel, rest)) = data.split_first() else { return };
+        match sel % 4 {
+            0 => drop(crate::codec::Reader::new(rest).metadata()),
+            1 => {
+                let Some((&k, page)) = rest.split_first() else { return };
+                let Some(kind) = ColumnKind::from_u8(k % 6) else { return };
+                if let Ok(values) = decode_page(kind, page) {
+                    let row = usize::from(k) % values.len().max(1);
+                    let one = decode_row(kind, page, row);
+                    assert!(values.is_empty() || one.as_ref().ok() == Some(&values[row]), "row and page disagree");
+                }
+            }
+            2 => drop(decode_zone(rest)),
+            _ => drop(serde_json::from_slice::<crate::Document>(rest)),
+        }
+    }
+
+    /// Seed inputs of the `values` target: valid encodings of each kind.
+    pub fn value_seeds() -> Vec<Vec<u8>> {
+        use crate::segment::encoding::{encode_page, encode_zone, ColumnKind};
+        use crate::Value;
+        let mut seeds = Vec::new();
+        let meta: std::collections::BTreeMap<String, Value> = [
+            ("s".to_owned(), Value::Str("alice".into())),
+            ("i".to_owned(), Value::Int(-7)),
+            ("f".to_owned(), Value::Float(2.5)),
+            ("b".to_owned(), Value::Bool(true)),
+            ("n".to_owned(), Value::Null),
+            ("l".to_owned(), Value::List(vec![Value::Int(1), Value::Str("x".into())])),
+        ]
+        .into();
+        let mut w = crate::codec::Writer::default();
+        w.metadata(&meta);
+        seeds.push([&[0u8][..], &w.buf].concat());
+        let columns: [(ColumnKind, Vec<Value>); 5] = [
+            (ColumnKind::Bool, vec![Value::Bool(true), Value::Bool(false)]),
+            (ColumnKind::Int, (0..40).map(|i| Value::Int(i * 3 - 50)).collect()),
+            (ColumnKind::Float, vec![Value::Float(0.5), Value::Float(-1e9)]),
+            (ColumnKind::Str, vec![Value::Str("a".into()), Value::Str("bb".into()), Value::Str("a".into())]),
+            (ColumnKind::Any, vec![Value::Null, Value::List(vec![Value::Bool(false)]), Value::Int(3)]),
+        ];
+        for (kind, values) in &columns {
+            let mut refs: Vec<Option<&Value>> = values.iter().map(Some).collect();
+            refs.push(None);
+            let page = encode_page(*kind, &refs);
+            seeds.push([&[1u8, *kind as u8][..], &page.bytes].concat());
+            seeds.push([&[2u8][..], &encode_zone(&page.zone)].concat());
+        }
+        let doc = crate::Document::new("d1", vec![0.25, -1.0]).with("author", "Alice").with("tags", vec!["a", "b"]);
+        seeds.push([&[3u8][..], serde_json::to_string(&doc).expect("json").as_bytes()].concat());
+        seeds
     }
 
     /// Opens a segment file and reads everything in it: every document, a

@@ -1,6 +1,9 @@
 //! Database and collection configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use vego_storage::{StdStorage, Storage};
 
 use serde::{Deserialize, Serialize};
 
@@ -254,7 +257,7 @@ fn adaptive_params(dimension: usize, expected: u64) -> (usize, usize, usize) {
 /// use vego::{Options, Durability};
 /// let opts = Options::default().dimension(768).durability(Durability::Sync);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Defaults for new collections; `dimension` 0 means "not set".
     pub defaults: CollectionConfig,
@@ -267,6 +270,21 @@ pub struct Options {
     /// Called with progress reports of long work (large batch inserts,
     /// flushes, compactions); see [`Options::progress`].
     pub progress: Option<ProgressFn>,
+    /// The file layer every writer (WAL, manifest, segments) changes files
+    /// through: the real file system by default. Tests and the chaos harness
+    /// plug in fault-injecting or power-loss-simulating implementations.
+    pub storage: Arc<dyn Storage>,
+}
+
+impl PartialEq for Options {
+    fn eq(&self, o: &Options) -> bool {
+        self.defaults == o.defaults
+            && self.wal_file_bytes == o.wal_file_bytes
+            && self.create_if_missing == o.create_if_missing
+            && self.segment_io == o.segment_io
+            && Arc::ptr_eq(&self.storage, &o.storage)
+            && self.progress == o.progress
+    }
 }
 
 impl Default for Options {
@@ -277,6 +295,7 @@ impl Default for Options {
             create_if_missing: true,
             segment_io: SegmentIo::Mmap,
             progress: None,
+            storage: Arc::new(StdStorage),
         }
     }
 }
@@ -352,6 +371,13 @@ impl Options {
     /// ```
     pub fn progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some(ProgressFn(std::sync::Arc::new(f)));
+        self
+    }
+    /// The file layer writes go through (default: the real file system).
+    /// Whatever it writes must reach the real files, which reads (recovery,
+    /// memory-mapped segments) use directly; see [`crate::storage`].
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
         self
     }
     /// Whether `Db::open` may create a new database.

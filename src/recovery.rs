@@ -32,10 +32,10 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoConfig) -> Result<Recovered> {
     let state = manifest.current();
     let seg_dir = dir.join(SEGMENTS_DIR);
-    std::fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
+    io.fs.create_dir_all(&seg_dir).map_err(io_err(&seg_dir))?;
     let named: HashSet<String> =
         state.collections.values().flat_map(|c| c.segments.iter().map(|s| segment_file_name(s.file_id))).collect();
-    let max_file_id = remove_unnamed_files(&seg_dir, &named)?;
+    let max_file_id = remove_unnamed_files(&*io.fs, &seg_dir, &named)?;
     let mut last_seq = state.last_seq;
     let mut by_id: HashMap<u64, Arc<CollectionCore>> = HashMap::new();
     for (name, e) in &state.collections {
@@ -52,7 +52,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
     let flushed: HashMap<u64, u64> = state.collections.values().map(|e| (e.id, e.flushed_seq)).collect();
     let from_seq = flushed.values().copied().min().unwrap_or(0).min(state.wal_checkpoint_seq) + 1;
     let wal_dir = dir.join(WAL_DIR);
-    std::fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
+    io.fs.create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
     let wal_opts = wal_glue::wal_options(opts.defaults.durability, opts.wal_file_bytes);
     let mode = wal_opts.sync;
     let mut pending_rows: HashMap<u64, Vec<u32>> = HashMap::new();
@@ -83,7 +83,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
         }
         Ok(())
     };
-    let (wal, report) = Wal::open(&wal_dir, wal_opts, from_seq, visit)?;
+    let (wal, report) = Wal::open_with_fs(&wal_dir, wal_opts, io.fs.clone(), from_seq, visit)?;
     for (cid, rows) in &pending_rows {
         index_rows(&by_id[cid].tables.load().active, rows, &crate::progress::Reporter::silent());
     }
@@ -98,7 +98,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
 
 /// Deletes temp files and segments the manifest does not name (left by a
 /// crash mid-flush or by a dropped collection); returns the highest file id seen.
-fn remove_unnamed_files(seg_dir: &Path, named: &HashSet<String>) -> Result<u64> {
+fn remove_unnamed_files(fs: &dyn vego_storage::Storage, seg_dir: &Path, named: &HashSet<String>) -> Result<u64> {
     let mut max_id = 0;
     for entry in std::fs::read_dir(seg_dir).map_err(io_err(seg_dir))? {
         let entry = entry.map_err(io_err(seg_dir))?;
@@ -107,7 +107,7 @@ fn remove_unnamed_files(seg_dir: &Path, named: &HashSet<String>) -> Result<u64> 
             max_id = max_id.max(id);
         }
         if name.ends_with(".tmp") || !named.contains(&name) {
-            std::fs::remove_file(entry.path()).map_err(io_err(entry.path()))?;
+            fs.remove_file(&entry.path()).map_err(io_err(entry.path()))?;
         }
     }
     Ok(max_id)

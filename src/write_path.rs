@@ -4,7 +4,8 @@
 //! Applying to the memtable under the write lock, before the record is durable,
 //! lets later writers' existence checks see earlier in-flight writes; readers
 //! cannot see them until the sequence number is published. If the WAL write
-//! fails, the versions are removed again and the write path is poisoned.
+//! fails, the versions are removed again; if the failure leaves the record's
+//! fate unknown (a failed fsync) the write path is poisoned until reopen.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -176,11 +177,19 @@ fn encode_checked(collection_id: u64, docs: &[Document]) -> Result<Vec<u8>> {
     Ok(wal_record::encode_puts(collection_id, docs))
 }
 
-/// The record may or may not have reached the disk: poison (never retry as if
-/// it were safe), hide the versions again and let later sequence numbers
+/// The write failed: hide the versions again and let later sequence numbers
 /// publish. `ids` pairs each id with the change the write made to the live count.
+///
+/// `Error::Io` from the log means the failed write was rolled back (truncated
+/// and fsynced): the record is gone for good, so only this write fails and
+/// later writes may succeed once the fault clears (e.g. ENOSPC). Anything
+/// else (a failed fsync, a failed rollback) means the record may or may not
+/// survive a crash: poison the write path until reopen, never retrying an
+/// fsync as if the data were safe.
 fn abort(coll: &CollectionInner, t: &Tables, seq: u64, ids: &[(String, i64)], e: &Error) {
-    coll.db.poison(format!("WAL write of seq {seq} failed: {e}"));
+    if !matches!(e, Error::Io { .. }) {
+        coll.db.poison(format!("WAL write of seq {seq} failed: {e}"));
+    }
     for (id, delta) in ids {
         t.active.undo(seq, id);
         t.unsupersede_below_active(id, seq);

@@ -16,29 +16,7 @@ use rand::{Rng, SeedableRng};
 /// The collection the workload writes.
 pub const COLLECTION: &str = "chaos";
 
-/// Totals of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Kill cycles completed.
-    pub cycles: u64,
-    /// Acknowledged operations checked against the store.
-    pub acked: u64,
-    /// Acknowledged effects missing after reopen.
-    pub lost: u64,
-    /// Documents present that no prefix of the workload explains, or damaged
-    /// documents, or failed reopens.
-    pub corrupt: u64,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "kill: {} cycles, {} acked ops verified, {} lost, {} corrupt",
-            self.cycles, self.acked, self.lost, self.corrupt
-        )
-    }
-}
+pub use crate::Summary;
 
 /// Opens the database and the workload's collection.
 pub fn open(dir: &Path) -> vego::Result<(Db, Collection)> {
@@ -113,7 +91,7 @@ pub fn run(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model = Model::new();
     let mut next = 0u64;
-    let mut summary = Summary::default();
+    let mut summary = Summary::new("kill");
     for _ in 0..cycles {
         let acked = match one_cycle(dir, seed, next, &mut rng, child_cmd) {
             Ok(acked) => acked,
@@ -215,28 +193,14 @@ fn one_cycle(
 fn verify(dir: &Path, seed: u64, in_flight: u64, model: &mut Model) -> vego::Result<(u64, u64)> {
     let (db, c) = open(dir)?;
     let ids = workload::ids(seed, in_flight);
-    let (found, damaged) = workload::read_back(&c, &ids)?;
-    let mut with_in_flight = model.clone();
-    workload::apply(&mut with_in_flight, &workload::op(seed, in_flight));
-    let result = if found == *model {
-        (0, damaged.len() as u64)
-    } else if found == with_in_flight {
-        *model = with_in_flight;
-        (0, damaged.len() as u64)
-    } else {
-        let lost = model.iter().filter(|(id, k)| found.get(*id) != Some(k)).count() as u64;
-        let phantom = found.iter().filter(|(id, k)| model.get(*id) != Some(k)).count() as u64;
-        eprintln!("mismatch: {lost} acknowledged effects missing, {phantom} unexplained documents");
-        (lost, phantom + damaged.len() as u64)
-    };
-    let live_ok = c.len() == found.len();
+    let (lost, corrupt) = workload::check(&c, &ids, model, Some(&workload::op(seed, in_flight)))?;
     // Open removed whatever a killed flush or compaction left behind.
     let files = std::fs::read_dir(dir.join("segments")).map(|d| d.count()).unwrap_or(0) as u64;
     if files != c.stats().segments {
         eprintln!("{files} segment files on disk, {} in use", c.stats().segments);
-        return Ok((result.0, result.1 + 1));
+        return Ok((lost, corrupt + 1));
     }
     drop(c);
     db.close()?;
-    Ok((result.0, result.1 + u64::from(!live_ok)))
+    Ok((lost, corrupt))
 }

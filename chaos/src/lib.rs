@@ -1,14 +1,65 @@
-//! `vego-chaos`: crash loops that check Vego against a model of acknowledged
-//! writes.
+//! `vego-chaos`: crash loops and fault injection that check Vego against a
+//! model of acknowledged writes.
 //!
 //! * [`workload`] — a deterministic random workload (upserts, deletes,
-//!   updates, inserts, atomic batches) and the model that says what the store
-//!   must hold after any prefix of it.
+//!   updates, inserts, atomic batches, flushes, compactions) and the model
+//!   that says what the store must hold after any prefix of it.
 //! * [`kill`] — the `kill` mode: a child process runs the workload with
-//!   `Durability::Sync` (flushing to segments every 23rd operation, compacting every 97th), reporting
-//!   each acknowledged operation over a pipe;
+//!   `Durability::Sync`, reporting each acknowledged operation over a pipe;
 //!   the parent SIGKILLs it at random moments, reopens the database and
 //!   compares it with the model.
+//! * [`simfs`] — a simulated disk behind Vego's storage trait: it knows
+//!   which writes and directory entries an fsync made durable, simulates
+//!   power loss (dropping, tearing and garbling what was not) and injects
+//!   I/O faults.
+//! * [`powerloss`] — the `powerloss` mode: cut the power at a random storage
+//!   call, pick a post-crash disk state, reopen, compare with the model.
+//! * [`iofault`] — the `iofault` mode: failing writes and fsyncs, ENOSPC,
+//!   short writes; the caller must get errors, reads must keep working,
+//!   writes must resume after a write fault and stop after a failed fsync
+//!   until reopen, and nothing acknowledged may be lost.
 
+pub mod iofault;
 pub mod kill;
+pub mod powerloss;
+pub mod simfs;
 pub mod workload;
+
+/// Totals of a run, printed as its final line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The mode: `kill`, `powerloss` or `iofault`.
+    pub mode: &'static str,
+    /// Cycles completed.
+    pub cycles: u64,
+    /// Acknowledged operations checked against the store.
+    pub acked: u64,
+    /// Acknowledged effects missing after reopen.
+    pub lost: u64,
+    /// Documents present that no prefix of the workload explains, damaged
+    /// documents, failed reopens, broken contracts (e.g. a write accepted
+    /// after a failed fsync).
+    pub corrupt: u64,
+}
+
+impl Summary {
+    /// Zero totals for `mode`.
+    pub fn new(mode: &'static str) -> Summary {
+        Summary { mode, ..Summary::default() }
+    }
+
+    /// Whether the run found no lost or corrupt data.
+    pub fn clean(&self) -> bool {
+        self.lost == 0 && self.corrupt == 0
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} cycles, {} acked ops verified, {} lost, {} corrupt",
+            self.mode, self.cycles, self.acked, self.lost, self.corrupt
+        )
+    }
+}

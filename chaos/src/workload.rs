@@ -36,6 +36,26 @@ pub enum Op {
     Compact,
 }
 
+impl Op {
+    /// Whether the operation writes documents (as opposed to flush / compact).
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Op::Flush | Op::Compact)
+    }
+
+    /// Ids the operation creates that are not in the reused pool.
+    pub fn fresh_ids(&self) -> Vec<String> {
+        match self {
+            Op::InsertBatch(docs) => docs.iter().map(|(id, _)| id.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The ids every run may touch before its first operation: the pool.
+pub fn pool_ids() -> Vec<String> {
+    (0..POOL).map(|p| format!("p{p}")).collect()
+}
+
 /// The model: id → key of the document that must be stored.
 pub type Model = BTreeMap<String, u64>;
 
@@ -111,11 +131,9 @@ pub fn run(c: &Collection, op: &Op) -> vego::Result<()> {
 
 /// Every id operations `0..=last` of a run can have touched.
 pub fn ids(seed: u64, last: u64) -> Vec<String> {
-    let mut ids: Vec<String> = (0..POOL).map(|p| format!("p{p}")).collect();
+    let mut ids = pool_ids();
     for i in 0..=last {
-        if let Op::InsertBatch(docs) = op(seed, i) {
-            ids.extend(docs.into_iter().map(|(id, _)| id));
-        }
+        ids.extend(op(seed, i).fresh_ids());
     }
     ids
 }
@@ -136,4 +154,39 @@ pub fn read_back(c: &Collection, ids: &[String]) -> vego::Result<(Model, Vec<Str
         }
     }
     Ok((found, corrupt))
+}
+
+/// Reads every id back and compares with `model`. The operation
+/// `in_flight` (unacknowledged: it failed or the crash interrupted it) may
+/// have been applied whole or not at all; if it was, the model is updated.
+/// Also checks the live count and that a search runs. Returns (lost,
+/// corrupt): acknowledged effects missing, and documents that no prefix of
+/// the workload explains or that are damaged (plus 1 for a wrong count).
+pub fn check(c: &Collection, ids: &[String], model: &mut Model, in_flight: Option<&Op>) -> vego::Result<(u64, u64)> {
+    let (found, damaged) = read_back(c, ids)?;
+    let mut with_in_flight = model.clone();
+    if let Some(op) = in_flight {
+        apply(&mut with_in_flight, op);
+    }
+    let (lost, mut corrupt) = if found == *model {
+        (0, damaged.len() as u64)
+    } else if found == with_in_flight {
+        *model = with_in_flight;
+        (0, damaged.len() as u64)
+    } else {
+        let lost = model.iter().filter(|(id, k)| found.get(*id) != Some(k)).count() as u64;
+        let phantom = found.iter().filter(|(id, k)| model.get(*id) != Some(k)).count() as u64;
+        eprintln!("mismatch: {lost} acknowledged effects missing, {phantom} unexplained documents");
+        (lost, phantom + damaged.len() as u64)
+    };
+    if c.len() != found.len() {
+        eprintln!("len() says {}, {} documents found", c.len(), found.len());
+        corrupt += 1;
+    }
+    let hits = c.search(&vector(0), 10)?;
+    if hits.len() != found.len().min(10) {
+        eprintln!("search found {} of {} documents", hits.len(), found.len().min(10));
+        corrupt += 1;
+    }
+    Ok((lost, corrupt))
 }

@@ -1,4 +1,4 @@
-//! SIGKILL a writer process at random points (24 cycles), reopen, and check
+//! SIGKILL a writer process at random points (50 cycles), reopen, and check
 //! that every acknowledged insert / update / delete / batch is there and
 //! nothing else is.
 
@@ -14,11 +14,11 @@ fn sigkill_at_random_points_loses_no_acknowledged_write() {
         cmd.arg("--start").arg(start.to_string());
         cmd
     };
-    let summary = vego_chaos::kill::run(dir.path(), 24, 7, &child, |_| {});
+    let summary = vego_chaos::kill::run(dir.path(), 50, 7, &child, |_| {});
     eprintln!("{summary}");
-    assert_eq!(summary.cycles, 24, "{summary}");
+    assert_eq!(summary.cycles, 50, "{summary}");
     assert_eq!((summary.lost, summary.corrupt), (0, 0), "{summary}");
-    assert!(summary.acked >= 24, "every cycle acknowledged something: {summary}");
+    assert!(summary.acked >= 50, "every cycle acknowledged something: {summary}");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! A manifest file's bytes.
+//! The decoding lives in `vego::fuzzing::run_target`, which the corpus
+//! replay test (`tests/fuzz_corpus.rs`) also runs, so CI needs no cargo-fuzz.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = vego_manifest::decode(std::path::Path::new("MANIFEST-fuzz"), data);
+    vego::fuzzing::run_target("manifest", data);
 });

@@ -1,7 +1,9 @@
 //! The `vego` crate's WAL payload (an atomic batch of writes).
+//! The decoding lives in `vego::fuzzing::run_target`, which the corpus
+//! replay test (`tests/fuzz_corpus.rs`) also runs, so CI needs no cargo-fuzz.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = vego::fuzzing::decode_wal_payload(data);
+    vego::fuzzing::run_target("wal_payload", data);
 });

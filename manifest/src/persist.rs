@@ -1,12 +1,12 @@
 //! Atomic persistence and publication of manifest versions.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
+use vego_storage::{StdStorage, Storage};
 
 use crate::error::io;
 use crate::{codec, Error, ManifestState, Result};
@@ -18,6 +18,7 @@ const TMP_SUFFIX: &str = ".tmp";
 /// The catalogue: the current version, published lock-free to readers.
 pub struct Manifest {
     dir: PathBuf,
+    storage: Arc<dyn Storage>,
     current: ArcSwap<ManifestState>,
     /// Serialises edits; also remembers a failure that poisons further edits.
     writer: Mutex<Option<String>>,
@@ -37,16 +38,31 @@ pub fn is_database_dir(dir: &Path) -> Result<bool> {
 impl Manifest {
     /// Creates version 1 (an empty catalogue) in `dir`, which must exist.
     pub fn create(dir: &Path) -> Result<Manifest> {
+        Self::create_with(dir, Arc::new(StdStorage))
+    }
+
+    /// [`Manifest::create`], changing files through `storage`.
+    pub fn create_with(dir: &Path, storage: Arc<dyn Storage>) -> Result<Manifest> {
         let state = ManifestState { version: 1, next_collection_id: 1, next_file_id: 1, ..Default::default() };
-        write_version(dir, &state)?;
-        Ok(Manifest { dir: dir.to_path_buf(), current: ArcSwap::from_pointee(state), writer: Mutex::new(None) })
+        write_version(&*storage, dir, &state).map_err(|(_, e)| e)?;
+        Ok(Manifest {
+            dir: dir.to_path_buf(),
+            storage,
+            current: ArcSwap::from_pointee(state),
+            writer: Mutex::new(None),
+        })
     }
 
     /// Opens the newest complete version in `dir`, deleting temp files and older versions.
     pub fn open(dir: &Path) -> Result<Manifest> {
+        Self::open_with(dir, Arc::new(StdStorage))
+    }
+
+    /// [`Manifest::open`], changing files through `storage`.
+    pub fn open_with(dir: &Path, storage: Arc<dyn Storage>) -> Result<Manifest> {
         let (versions, temps) = list_versions(dir)?;
         for t in temps {
-            fs::remove_file(&t).map_err(io(&t))?;
+            storage.remove_file(&t).map_err(io(&t))?;
         }
         let Some(&(version, ref path)) = versions.last() else {
             return Err(Error::Missing(dir.to_path_buf()));
@@ -61,14 +77,26 @@ impl Manifest {
             });
         }
         for (_, old) in &versions[..versions.len() - 1] {
-            fs::remove_file(old).map_err(io(old))?;
+            storage.remove_file(old).map_err(io(old))?;
         }
-        Ok(Manifest { dir: dir.to_path_buf(), current: ArcSwap::from_pointee(state), writer: Mutex::new(None) })
+        Ok(Manifest {
+            dir: dir.to_path_buf(),
+            storage,
+            current: ArcSwap::from_pointee(state),
+            writer: Mutex::new(None),
+        })
     }
 
     /// The current version (cheap; never blocks on writers).
     pub fn current(&self) -> Arc<ManifestState> {
         self.current.load_full()
+    }
+
+    /// Whether a failed edit left the on-disk state unknown (the new version
+    /// may or may not survive a crash): edits are refused until reopen, and
+    /// files the failed edit named must be kept.
+    pub fn is_poisoned(&self) -> bool {
+        self.writer.lock().is_some()
     }
 
     /// The directory holding the manifest.
@@ -77,9 +105,12 @@ impl Manifest {
     }
 
     /// Applies `f` to a copy of the current state, persists it as the next
-    /// version, then publishes it. If `f` fails nothing changes. If persisting
-    /// fails the manifest is poisoned: the on-disk state is unknown, so further
-    /// edits are refused until the database is reopened.
+    /// version, then publishes it. If `f` fails nothing changes. If writing or
+    /// fsyncing the temp file fails, the edit fails and nothing changes (the
+    /// previous version is still the newest complete file). If the rename or
+    /// the directory fsync fails the manifest is poisoned: whether the new
+    /// version survives a crash is unknown, so further edits are refused until
+    /// the database is reopened.
     pub fn edit<F>(&self, f: F) -> Result<Arc<ManifestState>>
     where
         F: FnOnce(&mut ManifestState) -> Result<()>,
@@ -92,15 +123,17 @@ impl Manifest {
         let mut next = (*old).clone();
         f(&mut next)?;
         next.version = old.version + 1;
-        if let Err(e) = write_version(&self.dir, &next) {
-            *poisoned = Some(e.to_string());
+        if let Err((stage, e)) = write_version(&*self.storage, &self.dir, &next) {
+            if stage == Stage::Publish {
+                *poisoned = Some(e.to_string());
+            }
             return Err(e);
         }
         let next = Arc::new(next);
         self.current.store(next.clone());
         // The new version is durable; the old file is garbage. A failure to delete
         // it is harmless (open deletes it) so it does not poison.
-        let _ = fs::remove_file(version_path(&self.dir, old.version));
+        let _ = self.storage.remove_file(&version_path(&self.dir, old.version));
         Ok(next)
     }
 }
@@ -133,22 +166,35 @@ fn list_versions(dir: &Path) -> Result<Listing> {
     Ok((versions, temps))
 }
 
+/// How far [`write_version`] got when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Writing or fsyncing the temp file: nothing changed.
+    Temp,
+    /// Renaming or fsyncing the directory: the new version may or may not
+    /// survive a crash.
+    Publish,
+}
+
 /// write temp → fsync → rename → fsync dir.
-fn write_version(dir: &Path, state: &ManifestState) -> Result<()> {
+fn write_version(storage: &dyn Storage, dir: &Path, state: &ManifestState) -> std::result::Result<(), (Stage, Error)> {
     let bytes = codec::encode(state);
     let path = version_path(dir, state.version);
     let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
-    let mut f: File = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
-    f.write_all(&bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
+    let temp = |p: &Path| {
+        let f = io(p.to_path_buf());
+        move |e: std::io::Error| (Stage::Temp, f(e))
+    };
+    let mut f = storage.create(&tmp).map_err(temp(&tmp))?;
+    f.append(&bytes).map_err(temp(&tmp))?;
+    f.sync().map_err(temp(&tmp))?;
     drop(f);
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(dir)
-}
-
-/// fsync a directory so that a rename or a new file in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    let publish = |p: &Path| {
+        let f = io(p.to_path_buf());
+        move |e: std::io::Error| (Stage::Publish, f(e))
+    };
+    storage.rename(&tmp, &path).map_err(publish(&path))?;
+    storage.sync_dir(dir).map_err(publish(dir))
 }
 
 #[cfg(test)]

@@ -162,15 +162,21 @@ pub(crate) struct IoConfig {
     pub io: SegmentIo,
     pub cache: Arc<BlockCache>,
     pub pages: Arc<PageCache>,
+    /// The file layer that writes and deletes segment files.
+    pub fs: Arc<dyn vego_storage::Storage>,
 }
 
 impl IoConfig {
     pub fn new(io: SegmentIo) -> IoConfig {
+        Self::with_storage(io, Arc::new(vego_storage::StdStorage))
+    }
+
+    pub fn with_storage(io: SegmentIo, fs: Arc<dyn vego_storage::Storage>) -> IoConfig {
         let bytes = match io {
             SegmentIo::Mmap => BLOCK_BYTES,
             SegmentIo::Pread { cache_bytes } | SegmentIo::Uring { cache_bytes } => cache_bytes,
         };
-        IoConfig { io, cache: Arc::new(BlockCache::new(bytes)), pages: Arc::new(PageCache::new()) }
+        IoConfig { io, cache: Arc::new(BlockCache::new(bytes)), pages: Arc::new(PageCache::new()), fs }
     }
 }
 

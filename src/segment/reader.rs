@@ -44,6 +44,8 @@ pub(crate) struct Segment {
     metric: Metric,
     uid: u64,
     pages: Arc<PageCache>,
+    /// Deletes the file when it becomes obsolete.
+    fs: Arc<dyn vego_storage::Storage>,
     /// Set when the manifest no longer names this file (compacted away, or
     /// its collection dropped): the file is deleted when the last reference —
     /// the current tables or a snapshot — lets go.
@@ -57,7 +59,7 @@ impl Drop for Segment {
         if self.obsolete.load(Ordering::Acquire) {
             // Best effort: a file left behind (e.g. the process dies first)
             // is unnamed by the manifest and removed at the next open.
-            let _ = std::fs::remove_file(&self.path);
+            let _ = self.fs.remove_file(&self.path);
         }
     }
 }
@@ -97,6 +99,7 @@ impl Segment {
             metric,
             uid: next_uid(),
             pages: cfg.pages.clone(),
+            fs: cfg.fs.clone(),
             obsolete: AtomicBool::new(false),
             columns,
         };

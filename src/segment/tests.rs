@@ -86,7 +86,7 @@ fn write_with(dir: &std::path::Path, rows: &[Row], tombs: &[(String, u64)], metr
         graph: graph.to_flat().expect("all rows inserted"),
     };
     let path = dir.join("00000000000000000001.vseg");
-    write_file_atomically(&path, &build::encode(&input)).unwrap();
+    write_file_atomically(&vego_storage::StdStorage, &path, &build::encode(&input)).unwrap();
     Segment::open(&path, &IoConfig::new(io)).unwrap()
 }
 

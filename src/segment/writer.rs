@@ -3,13 +3,10 @@
 //! the directory fsynced, so a crash never leaves a half-written segment
 //! under its final name (leftover temp files are deleted at open).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::format::{self, Header, SectionEntry, HEADER_BYTES, SECTION_ALIGN};
-use crate::error::io_err;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Accumulates sections in memory.
 pub(crate) struct SegmentBuilder {
@@ -51,15 +48,9 @@ impl SegmentBuilder {
 }
 
 /// Writes `bytes` as `path` atomically (temp → fsync → rename → fsync dir).
-pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let mut f: File = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io_err(path))?;
-    let dir = path.parent().expect("segment path has a directory");
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+pub(crate) fn write_file_atomically(fs: &dyn vego_storage::Storage, path: &Path, bytes: &[u8]) -> Result<()> {
+    vego_storage::write_file_atomically(fs, path, &temp_path(path), bytes)
+        .map_err(|(path, source)| Error::Io { path, source })
 }
 
 /// The temporary name of a file being written.

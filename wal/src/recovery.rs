@@ -69,13 +69,13 @@ pub(crate) fn create_log_file(fs: &dyn LogFs, dir: &Path, number: u64) -> std::i
 }
 
 /// Lists log file numbers in `dir` (sorted), deleting leftover temp files.
-fn list_log_files(dir: &Path) -> Result<Vec<u64>> {
+fn list_log_files(fs: &dyn LogFs, dir: &Path) -> Result<Vec<u64>> {
     let mut numbers = Vec::new();
     for (name, path) in io::list_dir(dir)? {
         if let Some(n) = parse_file_name(&name) {
             numbers.push(n);
         } else if name.ends_with(TEMP_FILE_SUFFIX) {
-            io::remove_file(&path)?;
+            io::remove_file(fs, &path)?;
         }
     }
     numbers.sort_unstable();
@@ -102,8 +102,8 @@ where
     E: From<Error>,
     F: FnMut(u64, &[u8]) -> std::result::Result<(), E>,
 {
-    io::create_dir_all(dir)?;
-    let numbers = list_log_files(dir)?;
+    io::create_dir_all(fs, dir)?;
+    let numbers = list_log_files(fs, dir)?;
     let Some(&last_number) = numbers.last() else {
         return Ok(fresh_log(dir, fs)?);
     };

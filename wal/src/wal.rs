@@ -53,9 +53,10 @@ impl Wal {
         Self::open_with_fs(dir, opts, Arc::new(StdFs), from_seq, visit)
     }
 
-    /// [`Wal::open`] with a custom file layer, e.g. one that injects faults.
-    /// Recovery's reads, directory listing and checkpoint deletions always use
-    /// `std::fs`; writes, fsyncs and truncations go through `fs`.
+    /// [`Wal::open`] with a custom file layer, e.g. one that injects faults
+    /// or simulates power loss. Recovery's reads and directory listing use
+    /// `std::fs`; every change (create, append, fsync, truncate, delete)
+    /// goes through `fs`.
     pub fn open_with_fs<E, F>(
         dir: &Path,
         opts: WalOptions,
@@ -138,7 +139,7 @@ impl Wal {
         }
         let mut deleted = 0;
         let result = files[..covered].iter().try_for_each(|f| {
-            io::remove_file(&f.path)?;
+            io::remove_file(&*self.shared.fs, &f.path)?;
             deleted += 1;
             Ok(())
         });

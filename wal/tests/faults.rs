@@ -40,6 +40,19 @@ impl LogFs for FaultFs {
         let inner = StdFs.open_existing(path)?;
         Ok(Box::new(FaultFile { inner, faults: Arc::clone(&self.0) }))
     }
+    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
+        let inner = StdFs.create(path)?;
+        Ok(Box::new(FaultFile { inner, faults: Arc::clone(&self.0) }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        StdFs.create_dir_all(path)
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         StdFs.sync_dir(dir)
     }

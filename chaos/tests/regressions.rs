@@ -1,0 +1,75 @@
+//! Engine bugs the fault-injecting storage found, each pinned by a test.
+
+use std::sync::Arc;
+
+use vego::storage::StdStorage;
+use vego_chaos::powerloss::open_with;
+use vego_chaos::simfs::{Fault, FaultPlan, SimFs};
+use vego_chaos::workload::{self, Model};
+
+/// Bug: a power loss while the very first open created the database could
+/// leave only a manifest temp file (and the lock file), and every later open
+/// refused the directory as `NotADatabase`. A power loss at any storage call
+/// of the first open and first write now leaves a directory that opens,
+/// holding the write whole or not at all.
+#[test]
+fn power_loss_while_creating_the_database_leaves_an_openable_directory() {
+    for k in 1..40 {
+        for seed in 0..4 {
+            let dir = tempfile::tempdir().unwrap();
+            let sim = SimFs::new(dir.path(), seed).unwrap();
+            sim.crash_after(k);
+            if let Ok((db, c)) = open_with(dir.path(), sim.clone()) {
+                let _ = workload::run(&c, &workload::op(1, 0));
+                drop(c);
+                drop(db);
+            }
+            sim.crash();
+            sim.materialize(seed).unwrap();
+            let (db, c) = open_with(dir.path(), Arc::new(StdStorage))
+                .unwrap_or_else(|e| panic!("crash at call {k}, seed {seed}: reopen failed: {e}"));
+            let op = workload::op(1, 0);
+            let mut after = Model::new();
+            workload::apply(&mut after, &op);
+            let found = workload::read_back(&c, &workload::ids(1, 0)).unwrap().0;
+            assert!(found.is_empty() || found == after, "crash at call {k}, seed {seed}: {found:?}");
+            db.close().unwrap();
+        }
+    }
+}
+
+/// Bug: when the manifest edit recording a flushed segment failed after the
+/// rename (directory fsync EIO), flush deleted the segment file although the
+/// new manifest version naming it was already in place: the database then
+/// failed to open ("No such file or directory"). Now the file is kept while
+/// the manifest is poisoned.
+#[test]
+fn failed_manifest_directory_fsync_during_flush_keeps_the_database_openable() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let mut model = Model::new();
+    let sim = SimFs::new(&root, 1).unwrap();
+    let (db, c) = open_with(&root, sim.clone()).unwrap();
+    for i in 0..20 {
+        let op = workload::op(9, i);
+        if op.is_write() {
+            workload::run(&c, &op).unwrap();
+            workload::apply(&mut model, &op);
+        }
+    }
+    // The flush: segment tmp (create, append, sync), rename, segments dir
+    // fsync (calls 1-5), then the manifest: tmp (create, append, sync),
+    // rename, root fsync (calls 6-10). Fail the root fsync.
+    sim.arm(FaultPlan { after_ops: 6, kind: Fault::DirFsyncEio, times: 1 });
+    let err = c.flush();
+    let hits = sim.hits();
+    assert!(err.is_err(), "the flush reports the failure");
+    assert!(hits.iter().any(|h| h.path == root), "the fault hit the manifest's directory fsync: {hits:?}");
+    drop(c);
+    drop(db);
+    // Without a crash (the rename is in the page cache) and after one.
+    let (db, c) = open_with(&root, Arc::new(StdStorage)).expect("reopen after the failed flush");
+    let ids = workload::ids(9, 20);
+    assert_eq!(workload::read_back(&c, &ids).unwrap().0, model);
+    db.close().unwrap();
+}

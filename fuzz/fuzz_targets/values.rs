@@ -1,0 +1,10 @@
+//! Metadata values as they reach Vego in bytes: the WAL metadata map,
+//! segment column pages and zone maps, JSON documents.
+//! The decoding lives in `vego::fuzzing::run_target`, which the corpus
+//! replay test (`tests/fuzz_corpus.rs`) also runs, so CI needs no cargo-fuzz.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    vego::fuzzing::run_target("values", data);
+});
