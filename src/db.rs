@@ -194,7 +194,14 @@ impl Db {
             return Err(invalid("wal_file_bytes must be at least 64 KiB"));
         }
         check_dir_is_ours(&dir, opts.create_if_missing)?;
+        let created = !dir.exists();
         opts.storage.create_dir_all(&dir).map_err(io_err(&dir))?;
+        if created {
+            // The new directory's own entry must survive a power loss too.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                opts.storage.sync_dir(parent).map_err(io_err(parent))?;
+            }
+        }
         let lock = lock_dir(&dir)?;
         let manifest = if is_database_dir(&dir)? {
             Manifest::open_with(&dir, opts.storage.clone())?
@@ -204,6 +211,9 @@ impl Db {
         };
         let io = IoConfig::with_storage(opts.segment_io, opts.storage.clone());
         let recovered = recovery::recover(&dir, &opts, &manifest, &io)?;
+        // Recovery may have created `wal/` and `segments/`: make their
+        // entries durable before anything is written into them.
+        opts.storage.sync_dir(&dir).map_err(io_err(&dir))?;
         let cores: HashMap<u64, Arc<CollectionCore>> = recovered.cores.iter().map(|c| (c.id, c.clone())).collect();
         let shared = Arc::new(DbShared {
             dir,

@@ -115,3 +115,44 @@ fn flipped_byte_in_durable_wal_data_is_corruption_not_silence() {
         other => panic!("expected Corruption, got {other:?}"),
     }
 }
+
+/// Records every directory fsync, passing everything through to the disk.
+#[derive(Debug, Default)]
+struct DirSyncLog(parking_lot::Mutex<Vec<std::path::PathBuf>>);
+
+impl vego::storage::Storage for DirSyncLog {
+    fn create_new(&self, p: &std::path::Path) -> std::io::Result<Box<dyn vego::storage::StorageFile>> {
+        vego::storage::StdStorage.create_new(p)
+    }
+    fn create(&self, p: &std::path::Path) -> std::io::Result<Box<dyn vego::storage::StorageFile>> {
+        vego::storage::StdStorage.create(p)
+    }
+    fn open_existing(&self, p: &std::path::Path) -> std::io::Result<Box<dyn vego::storage::StorageFile>> {
+        vego::storage::StdStorage.open_existing(p)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        vego::storage::StdStorage.rename(from, to)
+    }
+    fn remove_file(&self, p: &std::path::Path) -> std::io::Result<()> {
+        vego::storage::StdStorage.remove_file(p)
+    }
+    fn create_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
+        vego::storage::StdStorage.create_dir_all(p)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.0.lock().push(dir.to_path_buf());
+        vego::storage::StdStorage.sync_dir(dir)
+    }
+}
+
+#[test]
+fn creating_a_database_makes_its_directories_durable() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new-db");
+    let log = std::sync::Arc::new(DirSyncLog::default());
+    let db = Db::open(&dir, Options::default().dimension(2).storage(log.clone())).unwrap();
+    let synced = log.0.lock().clone();
+    assert!(synced.contains(&parent.path().to_path_buf()), "the new directory's entry: {synced:?}");
+    assert!(synced.contains(&dir), "the wal/ and segments/ entries: {synced:?}");
+    db.close().unwrap();
+}
