@@ -167,34 +167,14 @@ fn list_versions(dir: &Path) -> Result<Listing> {
 }
 
 /// How far [`write_version`] got when it failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// Writing or fsyncing the temp file: nothing changed.
-    Temp,
-    /// Renaming or fsyncing the directory: the new version may or may not
-    /// survive a crash.
-    Publish,
-}
+type Stage = vego_storage::AtomicWriteStage;
 
 /// write temp → fsync → rename → fsync dir.
 fn write_version(storage: &dyn Storage, dir: &Path, state: &ManifestState) -> std::result::Result<(), (Stage, Error)> {
-    let bytes = codec::encode(state);
     let path = version_path(dir, state.version);
     let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
-    let temp = |p: &Path| {
-        let f = io(p.to_path_buf());
-        move |e: std::io::Error| (Stage::Temp, f(e))
-    };
-    let mut f = storage.create(&tmp).map_err(temp(&tmp))?;
-    f.append(&bytes).map_err(temp(&tmp))?;
-    f.sync().map_err(temp(&tmp))?;
-    drop(f);
-    let publish = |p: &Path| {
-        let f = io(p.to_path_buf());
-        move |e: std::io::Error| (Stage::Publish, f(e))
-    };
-    storage.rename(&tmp, &path).map_err(publish(&path))?;
-    storage.sync_dir(dir).map_err(publish(dir))
+    vego_storage::write_file_atomically(storage, &path, &tmp, &codec::encode(state))
+        .map_err(|(stage, p, e)| (stage, io(p)(e)))
 }
 
 #[cfg(test)]

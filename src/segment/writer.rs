@@ -50,7 +50,7 @@ impl SegmentBuilder {
 /// Writes `bytes` as `path` atomically (temp → fsync → rename → fsync dir).
 pub(crate) fn write_file_atomically(fs: &dyn vego_storage::Storage, path: &Path, bytes: &[u8]) -> Result<()> {
     vego_storage::write_file_atomically(fs, path, &temp_path(path), bytes)
-        .map_err(|(path, source)| Error::Io { path, source })
+        .map_err(|(_, path, source)| Error::Io { path, source })
 }
 
 /// The temporary name of a file being written.

@@ -150,27 +150,43 @@ fn sync_dir_std(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// How far [`write_file_atomically`] got when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomicWriteStage {
+    /// Writing or fsyncing the temp file: nothing under `path` changed.
+    Temp,
+    /// Renaming or fsyncing the directory: the new file may or may not
+    /// survive a crash.
+    Publish,
+}
+
+/// Why [`write_file_atomically`] failed: the stage, the path involved and
+/// the error.
+pub type AtomicWriteError = (AtomicWriteStage, std::path::PathBuf, io::Error);
+
 /// Writes `bytes` as `path` so that a crash leaves either no file or the
 /// whole file under that name: write `tmp`, fsync it, rename it to `path`,
-/// fsync the directory. On error returns the path involved with the error
-/// (`tmp` may be left behind; callers delete leftover temp files at open).
+/// fsync the directory. On error says how far it got (`tmp` may be left
+/// behind; callers delete leftover temp files at open).
 pub fn write_file_atomically(
     storage: &dyn Storage,
     path: &Path,
     tmp: &Path,
     bytes: &[u8],
-) -> Result<(), (std::path::PathBuf, io::Error)> {
-    let on = |p: &Path| {
+) -> Result<(), AtomicWriteError> {
+    let on = |stage: AtomicWriteStage, p: &Path| {
         let p = p.to_path_buf();
-        move |e| (p, e)
+        move |e| (stage, p, e)
     };
-    let mut f = storage.create(tmp).map_err(on(tmp))?;
-    f.append(bytes).map_err(on(tmp))?;
-    f.sync().map_err(on(tmp))?;
+    let temp = |p: &Path| on(AtomicWriteStage::Temp, p);
+    let publish = |p: &Path| on(AtomicWriteStage::Publish, p);
+    let mut f = storage.create(tmp).map_err(temp(tmp))?;
+    f.append(bytes).map_err(temp(tmp))?;
+    f.sync().map_err(temp(tmp))?;
     drop(f);
-    storage.rename(tmp, path).map_err(on(path))?;
+    storage.rename(tmp, path).map_err(publish(path))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    storage.sync_dir(dir).map_err(on(dir))
+    storage.sync_dir(dir).map_err(publish(dir))
 }
 
 #[cfg(test)]
