@@ -16,7 +16,11 @@ const QUERIES: usize = 200;
 fn data() -> (Vec<Vec<f32>>, Vec<Vec<f32>>, &'static str) {
     match common::minilm(N, QUERIES) {
         Some((b, q)) => (b, q, "minilm-dev 10k x 384"),
-        None => (clustered(N, 64, 50, 11), clustered(QUERIES, 64, 50, 12), "synthetic 10k x 64"),
+        None => (
+            common::embedding_like(N, 64, 11),
+            common::embedding_like(QUERIES, 64, 12),
+            "embedding-like synthetic 10k x 64",
+        ),
     }
 }
 

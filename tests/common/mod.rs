@@ -43,6 +43,27 @@ pub fn clustered(n: usize, dim: usize, centres: usize, seed: u64) -> Vec<Vec<f32
         .collect()
 }
 
+/// `n` vectors shaped like text embeddings: clustered in a 12-dimensional
+/// subspace mapped into `dim` dimensions, plus a little isotropic noise.
+/// Real embeddings have an intrinsic dimension far below their width, which
+/// is what graph indexes rely on; `clustered` is the hard, isotropic case.
+/// Base and query sets made with different seeds share the subspace.
+pub fn embedding_like(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    const RANK: usize = 12;
+    const CENTRES: u64 = 50;
+    let mut shared = Rng::new(0x5eed_ba5e);
+    let basis: Vec<Vec<f32>> = (0..RANK).map(|_| (0..dim).map(|_| shared.unit()).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..CENTRES).map(|_| (0..RANK).map(|_| shared.unit() * 2.0).collect()).collect();
+    let mut r = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let c = &centres[r.below(CENTRES) as usize];
+            let z: Vec<f32> = c.iter().map(|x| x + r.unit() * 0.6).collect();
+            (0..dim).map(|j| (0..RANK).map(|k| z[k] * basis[k][j]).sum::<f32>() + r.unit() * 0.05).collect()
+        })
+        .collect()
+}
+
 pub fn l2(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
