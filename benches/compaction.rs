@@ -26,19 +26,6 @@ fn rss_bytes() -> u64 {
     statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
-fn read_fvecs(path: &Path, limit: usize) -> Option<Vec<Vec<f32>>> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= bytes.len() && out.len() < limit {
-        let dim = u32::from_le_bytes(bytes[at..at + 4].try_into().ok()?) as usize;
-        let row = bytes.get(at + 4..at + 4 + 4 * dim)?;
-        out.push(row.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect());
-        at += 4 + 4 * dim;
-    }
-    Some(out)
-}
-
 /// Child mode: open the database, search every query once, print the RSS.
 fn measure_child(dir: &str, queries: usize) {
     let db = Db::open(dir, vego::Options::default()).unwrap();
@@ -123,8 +110,8 @@ fn main() {
     let n: usize = flag("--n").map_or(100_000, |v| v.parse().unwrap());
     let data_dir = flag("--data").unwrap_or_else(|| "target/datasets/clustered-768".into());
     let cos = flag("--metric").map(|m| m == "cos");
-    let fvecs = read_fvecs(&Path::new(&data_dir).join("base.fvecs"), n)
-        .zip(read_fvecs(&Path::new(&data_dir).join("query.fvecs"), 200));
+    let fvecs = common::read_vecs(&Path::new(&data_dir).join("base.fvecs"), f32::from_le_bytes, n)
+        .zip(common::read_vecs(&Path::new(&data_dir).join("query.fvecs"), f32::from_le_bytes, 200));
     let (data, queries, metric) = match fvecs {
         Some((d, q)) => (d, q, if cos.unwrap_or(false) { Distance::Cosine } else { Distance::L2 }),
         None => {

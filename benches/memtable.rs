@@ -8,23 +8,16 @@
 //! as written by `../shared/datasets/make.py`; without it a synthetic
 //! clustered set (20k × 128) is used with brute-force ground truth.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
 use vego::{CollectionConfig, Db, Distance, Document, Durability, Options, SearchOptions};
 
-fn read_vecs<T: Copy>(path: &Path, conv: fn([u8; 4]) -> T) -> Vec<Vec<T>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= bytes.len() {
-        let dim = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        at += 4;
-        let row = (0..dim).map(|i| conv(bytes[at + 4 * i..at + 4 * i + 4].try_into().unwrap())).collect();
-        at += 4 * dim;
-        out.push(row);
-    }
-    out
+fn read_vecs<T>(path: &Path, conv: fn([u8; 4]) -> T) -> Vec<Vec<T>> {
+    common::read_vecs(path, conv, usize::MAX).unwrap_or_else(|| panic!("{}: unreadable", path.display()))
 }
 
 fn synthetic(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {

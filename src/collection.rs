@@ -147,33 +147,33 @@ impl Collection {
 
     /// Inserts a new document; `AlreadyExists` if the id is live.
     pub fn insert(&self, doc: Document) -> Result<()> {
-        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, vec![doc], Precondition::Absent).map(drop))
+        write_path::put(&self.inner, vec![doc], Precondition::Absent).map(drop)
     }
 
     /// Inserts all documents or none (one WAL record, one sequence number).
     /// `AlreadyExists` if any id is live; `InvalidArgument` if an id repeats.
     pub fn insert_batch(&self, docs: Vec<Document>) -> Result<()> {
-        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, docs, Precondition::Absent).map(drop))
+        write_path::put(&self.inner, docs, Precondition::Absent).map(drop)
     }
 
     /// Inserts or replaces all documents, atomically.
     pub fn upsert_batch(&self, docs: Vec<Document>) -> Result<()> {
-        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, docs, Precondition::None).map(drop))
+        write_path::put(&self.inner, docs, Precondition::None).map(drop)
     }
 
     /// Replaces an existing document; `NotFound` if the id is not live.
     pub fn update(&self, doc: Document) -> Result<()> {
-        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, vec![doc], Precondition::Present).map(drop))
+        write_path::put(&self.inner, vec![doc], Precondition::Present).map(drop)
     }
 
     /// Inserts or replaces a document.
     pub fn upsert(&self, doc: Document) -> Result<()> {
-        self.inner.core.metrics.write.time(|| write_path::put(&self.inner, vec![doc], Precondition::None).map(drop))
+        write_path::put(&self.inner, vec![doc], Precondition::None).map(drop)
     }
 
     /// Deletes a document; returns whether it existed.
     pub fn delete(&self, id: &str) -> Result<bool> {
-        self.inner.core.metrics.write.time(|| write_path::delete(&self.inner, id, None))
+        write_path::delete(&self.inner, id, None)
     }
 
     /// Replaces the document only if its stored version is `expected_version`
@@ -194,17 +194,13 @@ impl Collection {
     /// # Ok(()) }
     /// ```
     pub fn update_if(&self, doc: Document, expected_version: u64) -> Result<()> {
-        self.inner
-            .core
-            .metrics
-            .write
-            .time(|| write_path::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop))
+        write_path::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop)
     }
 
     /// Deletes the document only if its stored version is `expected_version`,
     /// else `Error::Conflict`; returns whether it existed.
     pub fn delete_if(&self, id: &str, expected_version: u64) -> Result<bool> {
-        self.inner.core.metrics.write.time(|| write_path::delete(&self.inner, id, Some(expected_version)))
+        write_path::delete(&self.inner, id, Some(expected_version))
     }
 
     /// The document with this id, or `None`. Average O(1).

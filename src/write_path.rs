@@ -68,8 +68,13 @@ pub(crate) fn apply_delete(core: &CollectionCore, t: &Tables, seq: u64, id: &str
     }
 }
 
-/// Puts documents atomically under one sequence number; returns it.
+/// Puts documents atomically under one sequence number; returns it. Timed
+/// as one write in the collection's latency histogram, failed or not.
 pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precondition) -> Result<u64> {
+    coll.core.metrics.write.time(|| put_untimed(coll, docs, pre))
+}
+
+fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precondition) -> Result<u64> {
     coll.check_live()?;
     validate_docs(&coll.core, &docs)?;
     let payload = encode_checked(coll.core.id, &docs)?;
@@ -116,6 +121,10 @@ pub(crate) fn put(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Precond
 /// Deletes `id`; returns whether it was live. A delete of a missing id writes
 /// nothing. With `expected`, the live version must match (0 = absent).
 pub(crate) fn delete(coll: &Arc<CollectionInner>, id: &str, expected: Option<u64>) -> Result<bool> {
+    coll.core.metrics.write.time(|| delete_untimed(coll, id, expected))
+}
+
+fn delete_untimed(coll: &Arc<CollectionInner>, id: &str, expected: Option<u64>) -> Result<bool> {
     coll.check_live()?;
     validate::doc_id(id)?;
     let payload = wal_record::encode(coll.core.id, &[WalOp::Delete { id: id.to_owned() }]);

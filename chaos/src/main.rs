@@ -12,48 +12,39 @@ struct Cli {
     mode: Mode,
 }
 
+/// What every crash loop takes.
+#[derive(clap::Args)]
+struct Run {
+    /// Cycles (crashes, power losses or fault rounds) to run.
+    #[arg(long, default_value_t = 50)]
+    cycles: u64,
+    /// Seed of the workload and of every crash or fault choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Database directory (default: a fresh temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+impl Run {
+    /// The database directory, in `tmp` unless one was given.
+    fn dir(&self, tmp: &tempfile::TempDir) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf())
+    }
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// SIGKILL a writer process at random moments; reopen and compare with the model.
-    Kill {
-        /// Kill cycles to run.
-        #[arg(long, default_value_t = 50)]
-        cycles: u64,
-        /// Seed of the workload and of the kill timing.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Database directory (default: a fresh temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    Kill(Run),
     /// Simulate power losses at random storage calls (unsynced writes dropped,
     /// torn or garbled; unsynced directory operations kept or lost); reopen
     /// and compare with the model.
-    Powerloss {
-        /// Power losses to simulate.
-        #[arg(long, default_value_t = 50)]
-        cycles: u64,
-        /// Seed of the workload and of every crash choice.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Database directory (default: a fresh temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    Powerloss(Run),
     /// Inject I/O faults (EIO on write / fsync / directory fsync / rename,
     /// ENOSPC, short writes); check errors, reads, poisoning and, after a
     /// power loss, that nothing acknowledged is lost.
-    Iofault {
-        /// Fault cycles to run.
-        #[arg(long, default_value_t = 50)]
-        cycles: u64,
-        /// Seed of the workload and of every fault choice.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Database directory (default: a fresh temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    Iofault(Run),
     /// Internal: the writer process of `kill`.
     #[command(hide = true)]
     Child {
@@ -76,9 +67,10 @@ fn main() -> ExitCode {
     match Cli::parse().mode {
         Mode::Child { dir, seed, start } => vego_chaos::kill::child(&dir, seed, start),
         Mode::CompactChild { dir } => vego_chaos::kill::compact_child(&dir),
-        Mode::Kill { cycles, seed, dir } => {
+        Mode::Kill(run) => {
+            let Run { cycles, seed, .. } = run;
             let tmp = tempfile::tempdir().expect("temp dir");
-            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            let dir = run.dir(&tmp);
             let exe = std::env::current_exe().expect("own executable");
             let child = |dir: &std::path::Path, seed: u64, start: u64| {
                 let mut cmd = Command::new(&exe);
@@ -89,15 +81,17 @@ fn main() -> ExitCode {
             let summary = vego_chaos::kill::run(&dir, cycles, seed, &child, every_100);
             finish(&summary, cycles)
         }
-        Mode::Powerloss { cycles, seed, dir } => {
+        Mode::Powerloss(run) => {
+            let Run { cycles, seed, .. } = run;
             let tmp = tempfile::tempdir().expect("temp dir");
-            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            let dir = run.dir(&tmp);
             let summary = vego_chaos::powerloss::run(&dir, cycles, seed, every_100);
             finish(&summary, cycles)
         }
-        Mode::Iofault { cycles, seed, dir } => {
+        Mode::Iofault(run) => {
+            let Run { cycles, seed, .. } = run;
             let tmp = tempfile::tempdir().expect("temp dir");
-            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            let dir = run.dir(&tmp);
             let (summary, counts) = vego_chaos::iofault::run(&dir, cycles, seed, every_100);
             eprintln!("{counts}");
             finish(&summary, cycles)

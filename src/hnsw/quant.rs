@@ -143,14 +143,20 @@ mod avx2 {
 
 /// A query prepared for distances to records: reused across queries (its
 /// buffer is part of the search scratch, so queries allocate nothing).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct QuantQuery {
     codes: Vec<i8>,
     scale: f32,
     sum: f32,
     norm_sq: f32,
-    metric: Option<Metric>,
-    dot: Option<DotU8I8>,
+    metric: Metric,
+    dot: DotU8I8,
+}
+
+impl Default for QuantQuery {
+    fn default() -> Self {
+        QuantQuery { codes: Vec::new(), scale: 0.0, sum: 0.0, norm_sq: 0.0, metric: Metric::L2, dot: dot_kernel() }
+    }
 }
 
 impl QuantQuery {
@@ -173,8 +179,7 @@ impl QuantQuery {
         }
         self.sum = query.iter().sum();
         self.norm_sq = query.iter().map(|v| v * v).sum();
-        self.metric = Some(metric);
-        self.dot = Some(dot_kernel());
+        self.metric = metric;
     }
 
     /// Approximate distance (smaller is closer, as the graph's metric) to
@@ -183,12 +188,11 @@ impl QuantQuery {
     pub(crate) fn distance(&self, record: &[u8]) -> f32 {
         let (offset, scale, norm_sq) = header(record);
         let codes = &record[RECORD_HEADER_BYTES..];
-        let dot = self.dot.unwrap_or(dot_u8_i8_scalar);
-        let ip = offset * self.sum + scale * self.scale * dot(codes, &self.codes) as f32;
+        let ip = offset * self.sum + scale * self.scale * (self.dot)(codes, &self.codes) as f32;
         match self.metric {
-            Some(Metric::L2) | None => self.norm_sq + norm_sq - 2.0 * ip,
-            Some(Metric::Cosine) => 1.0 - ip,
-            Some(Metric::InnerProduct) => -ip,
+            Metric::L2 => self.norm_sq + norm_sq - 2.0 * ip,
+            Metric::Cosine => 1.0 - ip,
+            Metric::InnerProduct => -ip,
         }
     }
 }

@@ -64,6 +64,21 @@ pub fn embedding_like(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The first `limit` rows of an `.fvecs` / `.ivecs` file (each row: u32
+/// dimension, then that many 4-byte values); `None` if it cannot be read.
+pub fn read_vecs<T>(path: &std::path::Path, conv: fn([u8; 4]) -> T, limit: usize) -> Option<Vec<Vec<T>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= bytes.len() && out.len() < limit {
+        let dim = u32::from_le_bytes(bytes[at..at + 4].try_into().ok()?) as usize;
+        let row = bytes.get(at + 4..at + 4 + 4 * dim)?;
+        out.push(row.chunks_exact(4).map(|c| conv(c.try_into().unwrap())).collect());
+        at += 4 + 4 * dim;
+    }
+    Some(out)
+}
+
 pub fn l2(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
