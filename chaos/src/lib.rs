@@ -14,6 +14,10 @@
 //!   I/O faults.
 //! * [`powerloss`] — the `powerloss` mode: cut the power at a random storage
 //!   call, pick a post-crash disk state, reopen, compare with the model.
+//! * [`server`] — the `server` mode: SIGKILL `vego serve` (the server
+//!   module over a `Durability::Sync` database) under concurrent HTTP
+//!   upserts, deletes and queries, restart it and check over HTTP that every
+//!   acknowledged write is there and nothing else.
 //! * [`iofault`] — the `iofault` mode: failing writes and fsyncs, ENOSPC,
 //!   short writes; the caller must get errors, reads must keep working,
 //!   writes must resume after a write fault and stop after a failed fsync
@@ -22,6 +26,7 @@
 pub mod iofault;
 pub mod kill;
 pub mod powerloss;
+pub mod server;
 pub mod simfs;
 pub mod workload;
 

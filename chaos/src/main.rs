@@ -45,6 +45,9 @@ enum Mode {
     /// ENOSPC, short writes); check errors, reads, poisoning and, after a
     /// power loss, that nothing acknowledged is lost.
     Iofault(Run),
+    /// SIGKILL the HTTP server under concurrent upserts, deletes and queries;
+    /// restart it and check over HTTP that every acknowledged write is there.
+    Server(Run),
     /// Internal: the writer process of `kill`.
     #[command(hide = true)]
     Child {
@@ -54,6 +57,12 @@ enum Mode {
         seed: u64,
         #[arg(long)]
         start: u64,
+    },
+    /// Internal: the server process of `server` (prints its listening line, serves until SIGTERM).
+    #[command(hide = true)]
+    ServerChild {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Internal: rewrite and compact forever (for kill-during-compaction tests).
     #[command(hide = true)]
@@ -67,6 +76,25 @@ fn main() -> ExitCode {
     match Cli::parse().mode {
         Mode::Child { dir, seed, start } => vego_chaos::kill::child(&dir, seed, start),
         Mode::CompactChild { dir } => vego_chaos::kill::compact_child(&dir),
+        Mode::ServerChild { dir } => vego_chaos::server::child(&dir),
+        Mode::Server(run) => {
+            let Run { cycles, seed, .. } = run;
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let dir = run.dir(&tmp);
+            let exe = std::env::current_exe().expect("own executable");
+            let child = |dir: &std::path::Path| {
+                let mut cmd = Command::new(&exe);
+                cmd.arg("server-child").arg("--dir").arg(dir);
+                cmd
+            };
+            let summary = vego_chaos::server::run(&dir, cycles, seed, &child, &mut |line| eprintln!("{line}"));
+            println!("{summary}");
+            if summary.clean() && summary.cycles == cycles {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Mode::Kill(run) => {
             let Run { cycles, seed, .. } = run;
             let tmp = tempfile::tempdir().expect("temp dir");

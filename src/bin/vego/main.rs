@@ -6,11 +6,14 @@
 //! * `inspect`: dump and check any WAL, segment or manifest file (`inspect.rs`).
 //! * `bench-ann`: the ANN benchmark that `../shared/bench/compare.py` calls
 //!   (`bench_ann.rs`).
+//! * `bench-serve`: a bounded HTTP load test of the server (`bench_serve.rs`).
 //!
 //! Output is for people by default; `--json` prints one JSON document for
 //! scripts. Errors go to stderr with exit status 1 (2 for usage errors).
 
 mod bench_ann;
+#[cfg(feature = "server")]
+mod bench_serve;
 mod commands;
 mod fvecs;
 mod import;
@@ -52,6 +55,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Recall / QPS / latency of the public search path on an fvecs dataset.
     BenchAnn(bench_ann::Args),
+    /// HTTP load test: concurrent upserts and (filtered) queries against a server.
+    #[cfg(feature = "server")]
+    BenchServe(bench_serve::Args),
 }
 
 /// How to print.
@@ -102,6 +108,8 @@ fn main() {
         Command::Restore(args) => commands::restore(&args, out),
         Command::Inspect(args) => inspect::run(&args, out),
         Command::BenchAnn(args) => bench_ann::run(&args),
+        #[cfg(feature = "server")]
+        Command::BenchServe(args) => bench_serve::run(&args, out),
     };
     if let Err(e) = result {
         eprintln!("vego: {e}");
