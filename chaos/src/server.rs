@@ -320,7 +320,14 @@ struct Tally {
 }
 
 /// Drives `r` with [`CLIENTS`] threads for `kill_after`, then SIGKILLs it.
-fn load(r: &mut Running, seed: u64, cycle: u64, kill_after: Duration, model: &Mutex<Model>, next_id: &AtomicU64) -> Result<Load, String> {
+fn load(
+    r: &mut Running,
+    seed: u64,
+    cycle: u64,
+    kill_after: Duration,
+    model: &Mutex<Model>,
+    next_id: &AtomicU64,
+) -> Result<Load, String> {
     let stop = AtomicBool::new(false);
     let tallies = Mutex::new(Vec::new());
     let before = model.lock().states.clone();
@@ -455,7 +462,13 @@ struct Check {
 
 /// Reads every id below `next_id + BEYOND` back and compares with the model,
 /// resolving unknown outcomes; then the exact count and a query.
-fn verify(client: &Client, seed: u64, model: &mut Model, next_id: u64, log: &mut dyn FnMut(String)) -> Result<Check, String> {
+fn verify(
+    client: &Client,
+    seed: u64,
+    model: &mut Model,
+    next_id: u64,
+    log: &mut dyn FnMut(String),
+) -> Result<Check, String> {
     let mut found: HashMap<u64, (Vec<f32>, Json)> = HashMap::new();
     let mut c = Check::default();
     let end = next_id + BEYOND;
@@ -512,7 +525,9 @@ fn verify(client: &Client, seed: u64, model: &mut Model, next_id: u64, log: &mut
             (Some(State::Present), true) | (Some(State::Deleted | State::Gone) | None, false) => {}
             (Some(State::Present), false) => note(&mut c, true, format!("point {id}: acknowledged upsert lost")),
             (Some(State::Deleted), true) => note(&mut c, true, format!("point {id}: acknowledged delete lost")),
-            (Some(State::Gone), true) => note(&mut c, false, format!("point {id}: reappeared after a restart showed it absent")),
+            (Some(State::Gone), true) => {
+                note(&mut c, false, format!("point {id}: reappeared after a restart showed it absent"))
+            }
             (None, true) => note(&mut c, false, format!("point {id}: never written, but present")),
             (Some(State::UnknownUpsert | State::UnknownDelete), true) => {
                 model.states.insert(id, State::Present);
@@ -549,7 +564,13 @@ fn verify(client: &Client, seed: u64, model: &mut Model, next_id: u64, log: &mut
 /// graceful stop, a restart and a last check. `child_cmd` builds the command
 /// that runs [`child`] on a directory; `log` gets one line per cycle (and
 /// any problem found).
-pub fn run(dir: &Path, cycles: u64, seed: u64, child_cmd: &dyn Fn(&Path) -> Command, log: &mut dyn FnMut(String)) -> ServerSummary {
+pub fn run(
+    dir: &Path,
+    cycles: u64,
+    seed: u64,
+    child_cmd: &dyn Fn(&Path) -> Command,
+    log: &mut dyn FnMut(String),
+) -> ServerSummary {
     let mut summary = ServerSummary::default();
     let mut rng = StdRng::seed_from_u64(seed);
     let model = Mutex::new(Model::default());
@@ -643,7 +664,10 @@ pub fn run(dir: &Path, cycles: u64, seed: u64, child_cmd: &dyn Fn(&Path) -> Comm
                 Ok(c) => {
                     summary.lost += c.lost;
                     summary.corrupt += c.corrupt;
-                    log(format!("after SIGTERM and restart: {} points, {} lost, {} corrupt", c.present, c.lost, c.corrupt));
+                    log(format!(
+                        "after SIGTERM and restart: {} points, {} lost, {} corrupt",
+                        c.present, c.lost, c.corrupt
+                    ));
                 }
                 Err(e) => fail(&mut summary, log, format!("check after graceful restart: {e}")),
             }

@@ -42,7 +42,7 @@ pub struct Args {
     /// Points loaded before the timed phase (batches of 256).
     #[arg(long, default_value_t = 10_000)]
     preload: u64,
-    /// Collection to create (an existing one of the same name is reused).
+    /// Collection to create (an existing one of the same name is reused; its points with the same ids are overwritten).
     #[arg(long, default_value = "bench_serve")]
     collection: String,
     /// API key: sent as the `api-key` header (and required by the in-process server).
@@ -208,7 +208,7 @@ fn row(kind: &'static str, mut r: Recorder, wall_s: f64) -> (Row, Vec<String>) {
 }
 
 pub fn run(args: &Args, out: Output) -> CliResult {
-    if args.dim == 0 || args.batch == 0 || !(args.seconds > 0.0) {
+    if args.dim == 0 || args.batch == 0 || !args.seconds.is_finite() || args.seconds <= 0.0 {
         return fail("--dim, --batch and --seconds must be positive");
     }
     if args.writers + args.searchers == 0 {
@@ -420,7 +420,8 @@ fn bench(args: &Args, client: &Client, out: Output) -> CliResult {
 
 /// A query answer must be JSON with at most 10 points.
 fn check_query(text: &str) -> Result<(), String> {
-    let j: Json = serde_json::from_str(text).map_err(|e| format!("query answer is not JSON ({e}): {}", snippet(text)))?;
+    let j: Json =
+        serde_json::from_str(text).map_err(|e| format!("query answer is not JSON ({e}): {}", snippet(text)))?;
     match j["result"]["points"].as_array() {
         Some(p) if p.len() <= 10 => Ok(()),
         Some(p) => Err(format!("query asked for 10 points, got {}", p.len())),
