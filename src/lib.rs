@@ -48,6 +48,7 @@ mod options;
 mod progress;
 mod read_path;
 mod recovery;
+mod scan;
 mod search_options;
 mod segment;
 mod snapshot;

@@ -73,6 +73,17 @@ fn check_view(view: &vego::Snapshot, model: &BTreeMap<u8, u16>) {
         model.iter().map(|(i, v)| (format!("id{i}"), Some(vego::Value::Int(*v as i64)))).collect();
     want.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(got, want, "search sees exactly the live documents");
+    // Scans: every live id once, in byte order; a filter scan agrees with
+    // filtering the model.
+    let mut want_ids: Vec<String> = model.keys().map(|i| format!("id{i}")).collect();
+    want_ids.sort();
+    assert_eq!(view.ids(None).unwrap(), want_ids, "scan sees exactly the live ids");
+    let low = vego::Filter::lt("v", 32_768);
+    let mut want_low: Vec<String> = model.iter().filter(|(_, v)| **v < 32_768).map(|(i, _)| format!("id{i}")).collect();
+    want_low.sort();
+    assert_eq!(view.ids(Some(&low)).unwrap(), want_low, "filtered scan");
+    assert_eq!(view.count(Some(&low)).unwrap(), want_low.len() as u64);
+    assert_eq!(view.count(None).unwrap(), model.len() as u64);
 }
 
 proptest! {
