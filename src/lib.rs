@@ -51,6 +51,8 @@ mod recovery;
 mod scan;
 mod search_options;
 mod segment;
+#[cfg(feature = "server")]
+pub mod server;
 mod snapshot;
 mod stats;
 mod sync;
