@@ -224,7 +224,9 @@ pub fn run(args: &Args, out: Output) -> CliResult {
             let db = vego::Db::open(dir.path(), vego::Options::default().durability(vego::Durability::Sync))?;
             let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
             let mut opts = vego::server::ServerOptions::new(addr);
-            opts.api_key = args.api_key.clone();
+            if let Some(key) = &args.api_key {
+                opts = opts.api_key(key.clone());
+            }
             let server = vego::server::Server::start(db, opts)?;
             let base = format!("http://{}", server.addr());
             local = Some((server, dir));

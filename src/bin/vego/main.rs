@@ -7,6 +7,7 @@
 //! * `bench-ann`: the ANN benchmark that `../shared/bench/compare.py` calls
 //!   (`bench_ann.rs`).
 //! * `bench-serve`: a bounded HTTP load test of the server (`bench_serve.rs`).
+//! * `serve`: the Qdrant-compatible HTTP server (`serve.rs`, `vego::server`).
 //!
 //! Output is for people by default; `--json` prints one JSON document for
 //! scripts. Errors go to stderr with exit status 1 (2 for usage errors).
@@ -19,6 +20,8 @@ mod fvecs;
 mod import;
 mod inspect;
 mod json;
+#[cfg(feature = "server")]
+mod serve;
 
 use clap::{Parser, Subcommand};
 use vego::Distance;
@@ -55,6 +58,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Recall / QPS / latency of the public search path on an fvecs dataset.
     BenchAnn(bench_ann::Args),
+    /// Serve a database over HTTP with the Qdrant API subset (until SIGINT / SIGTERM).
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
     /// HTTP load test: concurrent upserts and (filtered) queries against a server.
     #[cfg(feature = "server")]
     BenchServe(bench_serve::Args),
@@ -108,6 +114,8 @@ fn main() {
         Command::Restore(args) => commands::restore(&args, out),
         Command::Inspect(args) => inspect::run(&args, out),
         Command::BenchAnn(args) => bench_ann::run(&args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "server")]
         Command::BenchServe(args) => bench_serve::run(&args, out),
     };
