@@ -12,7 +12,9 @@
 //! of every id ever sent (plus a few never sent) and an exact count must show:
 //! every acknowledged upsert present with its exact vector and payload, every
 //! acknowledged delete absent, each unknown write applied whole or not at all,
-//! nothing that was never written. What the restarted server shows for an
+//! nothing that was never written. The child also flushes every 150 ms and
+//! compacts every 600 ms, so kills land mid-flush and mid-compaction too.
+//! What the restarted server shows for an
 //! unknown write is what later cycles expect. The last server is stopped with
 //! SIGTERM (graceful shutdown must exit 0), started and checked once more.
 
@@ -99,6 +101,20 @@ pub fn child(dir: &Path) -> std::process::ExitCode {
             return std::process::ExitCode::from(3);
         }
     };
+    // The server only flushes when a memtable fills (64 MiB: never, in a
+    // chaos run); flush and compact in the background so kills also land
+    // mid-flush and mid-compaction, and restarts combine segments and WAL.
+    let bg = db.clone();
+    std::thread::spawn(move || {
+        for round in 1u64.. {
+            std::thread::sleep(Duration::from_millis(150));
+            let Ok(Some(c)) = bg.get_collection(COLLECTION) else { continue };
+            let done = if round % 4 == 0 { c.flush().and_then(|_| c.compact().map(drop)) } else { c.flush() };
+            if let Err(e) = done {
+                eprintln!("server-child: flush/compact: {e}");
+            }
+        }
+    });
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let server = match vego::server::Server::start(db, vego::server::ServerOptions::new(addr)) {
         Ok(s) => s,
