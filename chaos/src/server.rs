@@ -587,6 +587,20 @@ pub fn run(
     child_cmd: &dyn Fn(&Path) -> Command,
     log: &mut dyn FnMut(String),
 ) -> ServerSummary {
+    run_with(dir, cycles, seed, child_cmd, log, &|_, _| {})
+}
+
+/// [`run`], calling `tamper(client, next_id)` on each restarted server
+/// before it is checked (`next_id`: the first id never sent). Tests use it
+/// to prove the check catches a lost or an unexplained point.
+pub fn run_with(
+    dir: &Path,
+    cycles: u64,
+    seed: u64,
+    child_cmd: &dyn Fn(&Path) -> Command,
+    log: &mut dyn FnMut(String),
+    tamper: &dyn Fn(&Client, u64),
+) -> ServerSummary {
     let mut summary = ServerSummary::default();
     let mut rng = StdRng::seed_from_u64(seed);
     let model = Mutex::new(Model::default());
@@ -636,6 +650,7 @@ pub fn run(
             }
         };
         let t = Instant::now();
+        tamper(&server.client, next_id.load(Ordering::Relaxed));
         let check = verify(&server.client, seed, &mut model.lock(), next_id.load(Ordering::Relaxed), log);
         let check = match check {
             Ok(c) => c,

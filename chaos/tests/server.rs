@@ -7,16 +7,42 @@ use std::process::Command;
 #[test]
 fn sigkill_of_the_server_under_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let child = |dir: &std::path::Path| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vego-chaos"));
-        cmd.arg("server-child").arg("--dir").arg(dir);
-        cmd
-    };
     let summary = vego_chaos::server::run(dir.path(), 3, 11, &child, &mut |line| eprintln!("{line}"));
     eprintln!("{summary}");
     assert_eq!(summary.cycles, 3, "{summary}");
     assert!(summary.clean(), "{summary}");
     assert!(summary.acked_upserts > 0, "the clients got acknowledgements: {summary}");
+}
+
+fn child(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vego-chaos"));
+    cmd.arg("server-child").arg("--dir").arg(dir);
+    cmd
+}
+
+#[test]
+fn the_check_catches_a_lost_point_and_a_point_never_written() {
+    // Guard against a check that cannot fail: behind the harness's back,
+    // delete points after the restart (ids 0..100: the first upserts, some
+    // of them acknowledged), or write one that was never sent.
+    use serde_json::json;
+    use vego_chaos::server::{run_with, COLLECTION};
+    let path = format!("/collections/{COLLECTION}/points");
+    let dir = tempfile::tempdir().unwrap();
+    let drop_first = |c: &vego_chaos::server::Client, _next: u64| {
+        let ids: Vec<u64> = (0..100).collect();
+        c.ok("POST", &format!("{path}/delete?wait=true"), &json!({ "points": ids })).unwrap();
+    };
+    let s = run_with(dir.path(), 1, 11, &child, &mut |line| eprintln!("{line}"), &drop_first);
+    assert!(s.lost > 0, "deleted acknowledged points went unnoticed: {s}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let add_unsent = |c: &vego_chaos::server::Client, next: u64| {
+        let p = json!({"id": next + 3, "vector": vec![0.5f32; vego_chaos::server::DIM], "payload": {}});
+        c.ok("PUT", &format!("{path}?wait=true"), &json!({ "points": [p] })).unwrap();
+    };
+    let s = run_with(dir.path(), 1, 11, &child, &mut |line| eprintln!("{line}"), &add_unsent);
+    assert!(s.corrupt > 0, "a point never written went unnoticed: {s}");
 }
 
 #[test]
