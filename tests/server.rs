@@ -73,9 +73,9 @@ fn payload(i: u64) -> Json {
         "color": colors[(i % 3) as usize],
         "score": (i % 10) as f64 / 10.0,
         "tags": (0..i % 4).map(|t| format!("t{t}")).collect::<Vec<_>>(),
-        "meta": { "even": i % 2 == 0 },
+        "meta": { "even": i.is_multiple_of(2) },
     });
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         p["maybe"] = Json::Null;
     }
     p
@@ -83,7 +83,7 @@ fn payload(i: u64) -> Json {
 
 fn id(i: u64) -> Json {
     // Every third point has a UUID id.
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         json!(format!("00000000-0000-4000-8000-{i:012x}"))
     } else {
         json!(i)
@@ -98,7 +98,10 @@ fn load(f: &Fixture, range: std::ops::Range<u64>) {
 }
 
 /// The filters the tests check, each with the predicate it means.
-fn filters() -> Vec<(Json, fn(&Json) -> bool)> {
+/// A filter with the predicate on payloads it means.
+type Case = (Json, fn(&Json) -> bool);
+
+fn filters() -> Vec<Case> {
     vec![
         (json!({"must": [{"key": "color", "match": {"value": "red"}}]}), |p| p["color"] == "red"),
         (
@@ -152,7 +155,7 @@ fn filtered_search_count_and_delete_agree_with_brute_force_across_layers() {
     let red = json!({"must": [{"key": "color", "match": {"value": "red"}}]});
     f.ok("POST", "/collections/t/points/delete?wait=true", json!({"filter": red}));
     assert_eq!(f.ok("POST", "/collections/t/points/count", json!({"filter": red}))["count"], 0);
-    let reds = (0..200).filter(|i| i % 3 == 0).count() as u64;
+    let reds = (0..200u64).filter(|i| i.is_multiple_of(3)).count() as u64;
     assert_eq!(f.ok("POST", "/collections/t/points/count", json!({}))["count"], 200 - reds);
 }
 
@@ -180,7 +183,8 @@ fn scroll_pages_cover_every_point_once_in_id_order() {
             }
         }
         let mut nums: Vec<u64> = (0..130).filter(|i| ![1, 3, 99].contains(i)).filter(|i| i % 3 != 0).collect();
-        let mut uuids: Vec<u64> = (0..130).filter(|i| ![1, 3, 99].contains(i)).filter(|i| i % 3 == 0).collect();
+        let mut uuids: Vec<u64> =
+            (0..130u64).filter(|i| ![1, 3, 99].contains(i)).filter(|i| i.is_multiple_of(3)).collect();
         if !filter.is_null() {
             nums.retain(|i| i % 3 == 1);
             uuids.retain(|i| i % 3 == 1);
