@@ -263,6 +263,10 @@ fn requests_outside_the_subset_get_clear_errors() {
         let msg = got["status"]["error"].as_str().unwrap_or_default();
         assert!(!msg.is_empty(), "{method} {path}: error body names the problem: {got}");
     }
+    // Declaring a payload index is accepted: every payload path is filterable already.
+    let index = json!({"field_name": "color", "field_schema": "keyword"});
+    assert_eq!(f.ok("PUT", "/collections/t/index?wait=true", index)["status"], "completed");
+    f.expect(404, "PUT", "/collections/missing/index", json!({"field_name": "color"}));
     let (status, body) = call(f.addr(), "POST", "/collections/t/points/count", None, Some(KEY));
     assert_eq!((status, body["result"]["count"].clone()), (200, json!(0)), "an empty body is an empty request");
     let mut s = TcpStream::connect(f.addr()).unwrap();
