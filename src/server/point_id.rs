@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn order_is_integers_then_uuids_then_others() {
-        let mut ids = vec![
+        let mut ids = [
             PointId::from_doc_id("01J0000000000000000000000"),
             PointId::from_doc_id("5c56c793-69f3-4fbf-87e6-c4bf54c28c26"),
             PointId::from_doc_id("10"),

@@ -185,7 +185,7 @@ fn scored_point(h: Hit, score: f32, sel: &Selector) -> Json {
     let id = PointId::from_doc_id(&h.id).to_json();
     let (version, payload, vector) = match h.document {
         Some(d) => {
-            let vector = (!d.vector.is_empty()).then(|| json!(d.vector)).unwrap_or(Json::Null);
+            let vector = if d.vector.is_empty() { Json::Null } else { json!(d.vector) };
             (d.version, sel.apply(payload::from_metadata(&d.metadata)).unwrap_or(Json::Null), vector)
         }
         None => (0, Json::Null, Json::Null),
