@@ -33,7 +33,8 @@ use serde_json::{json, Value as Json};
 
 /// The collection the clients write.
 pub const COLLECTION: &str = "chaos_http";
-/// Vector dimension (Euclid distance: vectors are stored as sent).
+/// Vector dimension (Euclid distance: vectors are stored as sent, and
+/// compared bit for bit when read back).
 pub const DIM: usize = 8;
 /// Client threads per cycle.
 pub const CLIENTS: usize = 4;
@@ -514,7 +515,7 @@ fn verify(
     }
     let intact = |id: u64, (v, p): &(Vec<f32>, Json)| -> bool {
         let want = vector(seed, id);
-        v.len() == want.len() && v.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-6) && *p == payload(seed, id)
+        *v == want && *p == payload(seed, id)
     };
     let mut bad_logged = 0;
     let mut note = |c: &mut Check, lost: bool, msg: String| {
