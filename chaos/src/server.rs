@@ -643,6 +643,7 @@ pub fn run_with(
         summary.acked_deletes += l.acked_deletes;
         summary.unknown += l.unknown;
         summary.bad_answers += l.bad_answers;
+        let restart = Instant::now();
         server = match start(dir, child_cmd) {
             Ok(s) => s,
             Err(e) => {
@@ -650,6 +651,7 @@ pub fn run_with(
                 return summary;
             }
         };
+        let restart_ms = restart.elapsed().as_millis();
         let t = Instant::now();
         tamper(&server.client, next_id.load(Ordering::Relaxed));
         let check = verify(&server.client, seed, &mut model.lock(), next_id.load(Ordering::Relaxed), log);
@@ -666,7 +668,7 @@ pub fn run_with(
         summary.corrupt += check.corrupt;
         summary.cycles += 1;
         log(format!(
-            "cycle {cycle}: killed after {} ms: {} requests ({} searches, {} failed by the kill), {} acked upserts, {} acked deletes, {} unknown; restart: {} points checked in {} ms, {} lost, {} corrupt",
+            "cycle {cycle}: killed after {} ms: {} requests ({} searches, {} failed by the kill), {} acked upserts, {} acked deletes, {} unknown; restart in {} ms: {} points checked in {} ms, {} lost, {} corrupt",
             kill_after.as_millis(),
             l.requests,
             l.searches,
@@ -674,6 +676,7 @@ pub fn run_with(
             l.acked_upserts,
             l.acked_deletes,
             l.unknown,
+            restart_ms,
             check.present,
             t.elapsed().as_millis(),
             check.lost,
