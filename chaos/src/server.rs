@@ -4,7 +4,8 @@
 //! Each cycle runs client threads against a server child (the chaos binary in
 //! its hidden `server-child` mode: [`child`]) doing upserts of fresh ids,
 //! deletes of acknowledged ids and (filtered) queries. A point's vector and
-//! payload are pure functions of (seed, id), and every id is upserted at most
+//! payload are pure functions of (seed, id) (every third id is sent as a
+//! UUID, half of those in upper case), and every id is upserted at most
 //! once, so the parent knows exactly what each id must hold. Each write is
 //! recorded as acknowledged (HTTP 200 to `?wait=true`: durable) or of
 //! unknown outcome (a transport error, the kill, a non-2xx answer). After a
@@ -149,8 +150,37 @@ pub fn payload(seed: u64, id: u64) -> Json {
     json!({"tag": format!("t{}", id % 7), "n": id, "check": format!("{seed:x}-{:x}", id.wrapping_mul(0xA24B_AED4_963E_E407))})
 }
 
+/// The UUID of point `id` (every third point), lowercase hyphenated.
+fn uuid(seed: u64, id: u64) -> String {
+    format!("{:08x}-{:04x}-4abc-8def-{:012x}", seed as u32, (seed >> 32) as u16, id)
+}
+
+/// The API id of point `id`: every third one a UUID (sent in upper case
+/// half the time: the server stores the canonical spelling), the rest
+/// unsigned integers.
+pub fn point_id(seed: u64, id: u64) -> Json {
+    match id % 6 {
+        0 => Json::String(uuid(seed, id).to_uppercase()),
+        3 => Json::String(uuid(seed, id)),
+        _ => json!(id),
+    }
+}
+
+/// The point behind an id the server returned: integers for ids not
+/// divisible by 3, the canonical UUID for the others; anything else `None`.
+pub fn parse_point_id(seed: u64, j: &Json) -> Option<u64> {
+    match j {
+        Json::Number(n) => n.as_u64().filter(|id| id % 3 != 0),
+        Json::String(s) => {
+            let id = u64::from_str_radix(s.get(24..)?, 16).ok()?;
+            (id % 3 == 0 && *s == uuid(seed, id)).then_some(id)
+        }
+        _ => None,
+    }
+}
+
 fn point(seed: u64, id: u64) -> Json {
-    json!({"id": id, "vector": vector(seed, id), "payload": payload(seed, id)})
+    json!({"id": point_id(seed, id), "vector": vector(seed, id), "payload": payload(seed, id)})
 }
 
 /// A blocking HTTP client for one server.
@@ -405,7 +435,8 @@ fn load(
                             tally.requests -= 1;
                             continue;
                         }
-                        match client.call("POST", &path("/delete?wait=true"), &json!({ "points": ids })) {
+                        match client.call("POST", &path("/delete?wait=true"), &json!({ "points": ids.iter().map(|&id| point_id(seed, id)).collect::<Vec<_>>() }),
+                        ) {
                             Ok((200, _)) => {
                                 let mut m = model.lock();
                                 for &id in &ids {
@@ -491,11 +522,11 @@ fn verify(
     let end = next_id + BEYOND;
     let retrieve = format!("/collections/{COLLECTION}/points");
     for start in (0..end).step_by(RETRIEVE_CHUNK as usize) {
-        let ids: Vec<u64> = (start..(start + RETRIEVE_CHUNK).min(end)).collect();
+        let ids: Vec<Json> = (start..(start + RETRIEVE_CHUNK).min(end)).map(|id| point_id(seed, id)).collect();
         let answer = client.ok("POST", &retrieve, &json!({"ids": ids, "with_payload": true, "with_vector": true}))?;
         let points = answer["result"].as_array().ok_or_else(|| format!("retrieve: no result list: {answer}"))?;
         for p in points {
-            let Some(id) = p["id"].as_u64() else {
+            let Some(id) = parse_point_id(seed, &p["id"]) else {
                 log(format!("retrieve returned a point with id {}", p["id"]));
                 c.corrupt += 1;
                 continue;

@@ -47,11 +47,19 @@ fn the_check_catches_a_lost_point_and_a_point_never_written() {
 
 #[test]
 fn points_are_pure_functions_of_seed_and_id() {
-    // Guard against a checker that cannot fail: payloads and vectors are
-    // pure functions of (seed, id) and differ between ids and seeds.
-    use vego_chaos::server::{payload, vector};
+    use serde_json::json;
+    use vego_chaos::server::{parse_point_id, payload, point_id, vector};
     assert_eq!(vector(1, 5), vector(1, 5));
     assert_ne!(vector(1, 5), vector(1, 6));
     assert_ne!(vector(1, 5), vector(2, 5));
     assert_ne!(payload(1, 5), payload(2, 5));
+    // Integer ids and canonical UUIDs map back; the upper-case spelling
+    // sent for every sixth id must come back canonical, so it does not.
+    assert_eq!(point_id(1, 5), json!(5));
+    assert_eq!(parse_point_id(1, &point_id(1, 5)), Some(5));
+    assert_eq!(parse_point_id(1, &point_id(1, 9)), Some(9));
+    assert_eq!(parse_point_id(1, &point_id(1, 6)), None);
+    assert_eq!(parse_point_id(1, &json!(point_id(1, 6).as_str().unwrap().to_lowercase())), Some(6));
+    assert_eq!(parse_point_id(1, &json!(6)), None, "a UUID point must not come back as an integer");
+    assert_eq!(parse_point_id(2, &point_id(1, 9)), None);
 }
