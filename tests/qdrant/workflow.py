@@ -949,7 +949,10 @@ class Workflow:
             for label, key in [("a wrong api key", self.args.api_key + "x"), ("no api key", None)]:
                 other = self.make_client(key)
                 self.expect_error(f"get_collections with {label}", lambda: other.get_collections(), (401,))
-                self.expect_error(f"upsert with {label}", lambda: other.upsert(MAIN, points=[models.PointStruct(id=5, vector=[1.0] * DIM)]), (401,))
+                victim = [min(self.plan.final, key=id_key)]
+                intruder = [models.PointStruct(id=10**15 + 99, vector=[1.0] * DIM, payload={"intruder": True})]
+                self.expect_error(f"upsert with {label}", lambda: other.upsert(MAIN, points=intruder), (401,))
+                self.expect_error(f"delete with {label}", lambda: other.delete(MAIN, points_selector=models.PointIdsList(points=victim)), (401,))
                 self.expect_error(f"query_points with {label}", lambda: other.query_points(MAIN, query=[1.0] * DIM, limit=1), (401,))
                 other.close()
             bearer = QdrantClient(url=self.args.url, timeout=60, check_compatibility=False, auth_token_provider=lambda: self.args.api_key)
@@ -958,7 +961,10 @@ class Workflow:
             bearer.close()
             r = httpx.get(self.args.url.rstrip("/") + "/collections", headers={"Authorization": "Bearer wrong"}, timeout=30)
             ck.check(r.status_code == 401, "a wrong bearer token -> 401", f"got {r.status_code}")
-            ck.check(self.client.count(MAIN, exact=True).count == len(self.plan.final), "nothing written by the refused requests")
+            ck.check(
+                self.client.retrieve(MAIN, ids=[10**15 + 99]) == [] and self.client.count(MAIN, exact=True).count == len(self.plan.final),
+                "nothing written or deleted by the refused requests",
+            )
 
     def run(self):
         t0 = time.monotonic()
