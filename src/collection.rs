@@ -176,6 +176,24 @@ impl Collection {
         write_path::delete(&self.inner, id, None)
     }
 
+    /// Deletes all live ids of `ids` atomically (one WAL record, one
+    /// sequence number); returns how many were live. Missing ids are
+    /// skipped; repeated ids count once.
+    ///
+    /// ```
+    /// use vego::{Db, Document, Options};
+    /// # fn main() -> vego::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let c = Db::open(dir.path(), Options::default().dimension(1))?.collection("c")?;
+    /// c.insert_batch(vec![Document::new("a", vec![0.0]), Document::new("b", vec![1.0])])?;
+    /// assert_eq!(c.delete_batch(&["a", "b", "b", "missing"])?, 2);
+    /// assert!(c.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn delete_batch(&self, ids: &[&str]) -> Result<u64> {
+        write_path::delete_batch(&self.inner, ids)
+    }
+
     /// Replaces the document only if its stored version is `expected_version`
     /// (the `version` of the document as read; 0 = "must not exist"), else
     /// `Error::Conflict`. The check and the write are atomic, so concurrent

@@ -48,8 +48,11 @@ mod options;
 mod progress;
 mod read_path;
 mod recovery;
+mod scan;
 mod search_options;
 mod segment;
+#[cfg(feature = "server")]
+pub mod server;
 mod snapshot;
 mod stats;
 mod sync;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::collection::CollectionInner;
 use crate::read_path;
 use crate::tables::Tables;
-use crate::{Document, Hit, Result, SearchOptions};
+use crate::{Document, Filter, Hit, Result, SearchOptions};
 
 /// A consistent view of a collection at one sequence number: it sees exactly
 /// the writes that were visible when it was taken, while other threads keep
@@ -90,6 +90,39 @@ impl Snapshot {
             queries.iter().for_each(|_| self.coll.core.metrics.search.record(per_query));
         }
         out
+    }
+
+    /// The ids of the documents in this snapshot that match `filter` (every
+    /// document's without one), in ascending byte order: a scan of every
+    /// layer, for counting and for paging through a collection by id.
+    ///
+    /// ```
+    /// use vego::{Db, Document, Filter, Options};
+    /// # fn main() -> vego::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path(), Options::default().dimension(2))?;
+    /// let c = db.collection("c")?;
+    /// c.insert(Document::new("b", vec![1.0, 2.0]).with("year", 2024))?;
+    /// c.insert(Document::new("a", vec![2.0, 1.0]).with("year", 1999))?;
+    /// let snap = c.snapshot();
+    /// assert_eq!(snap.ids(None)?, ["a", "b"]);
+    /// assert_eq!(snap.ids(Some(&Filter::gt("year", 2000)))?, ["b"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn ids(&self, filter: Option<&Filter>) -> Result<Vec<String>> {
+        self.coll.check_live()?;
+        crate::scan::ids(&self.tables, self.seq, filter)
+    }
+
+    /// How many documents in this snapshot match `filter` (exact).
+    pub fn count(&self, filter: Option<&Filter>) -> Result<u64> {
+        match filter {
+            None => {
+                self.coll.check_live()?;
+                Ok(self.tables.live_at(self.seq))
+            }
+            Some(_) => Ok(self.ids(filter)?.len() as u64),
+        }
     }
 
     /// Live documents as of this snapshot (exact; walks every layer).

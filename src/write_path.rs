@@ -158,6 +158,52 @@ fn delete_untimed(coll: &Arc<CollectionInner>, id: &str, expected: Option<u64>) 
     Ok(true)
 }
 
+/// Deletes every live id of `ids` atomically under one sequence number (one
+/// WAL record); returns how many were live. Ids that are not live are
+/// skipped; if none is, nothing is written.
+pub(crate) fn delete_batch(coll: &Arc<CollectionInner>, ids: &[&str]) -> Result<u64> {
+    coll.core.metrics.write.time(|| delete_batch_untimed(coll, ids))
+}
+
+fn delete_batch_untimed(coll: &Arc<CollectionInner>, ids: &[&str]) -> Result<u64> {
+    coll.check_live()?;
+    if ids.len() > BATCH_DOCS_MAX {
+        return Err(invalid(format!("batch of {} ids, limit {BATCH_DOCS_MAX}", ids.len())));
+    }
+    ids.iter().try_for_each(|id| validate::doc_id(id))?;
+    let (seq, t, wal, ticket, live) = {
+        let mut w = coll.db.write.lock();
+        coll.check_live()?;
+        coll.db.check_writable()?;
+        let t = coll.core.tables.load_full();
+        let mut seen = HashSet::with_capacity(ids.len());
+        let live: Vec<String> = ids
+            .iter()
+            .filter(|id| seen.insert(**id) && t.latest(id).is_some_and(|l| l.live))
+            .map(|id| id.to_string())
+            .collect();
+        if live.is_empty() {
+            return Ok(0);
+        }
+        let ops: Vec<WalOp> = live.iter().map(|id| WalOp::Delete { id: id.clone() }).collect();
+        let payload = wal_record::encode(coll.core.id, &ops);
+        let wal = w.wal.clone().ok_or(Error::Closed)?;
+        let seq = w.next_seq;
+        let ticket = wal.submit(seq, payload)?;
+        w.next_seq += 1;
+        live.iter().for_each(|id| apply_delete(&coll.core, &t, seq, id));
+        (seq, t, wal, ticket, live)
+    };
+    if let Err(e) = wal.wait(ticket, coll.core.config.durability) {
+        let deltas: Vec<(String, i64)> = live.into_iter().map(|id| (id, -1)).collect();
+        abort(coll, &t, seq, &deltas, &e);
+        return Err(e);
+    }
+    publish(coll, seq);
+    flush::maybe_freeze(coll);
+    Ok(live.len() as u64)
+}
+
 fn validate_docs(core: &CollectionCore, docs: &[Document]) -> Result<()> {
     if docs.is_empty() {
         return Err(invalid("batch is empty"));

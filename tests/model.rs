@@ -18,6 +18,7 @@ enum Step {
     Update(u8, u16),
     Upsert(u8, u16),
     Delete(u8),
+    DeleteBatch(Vec<u8>),
     Batch(Vec<(u8, u16)>),
     Flush,
     Compact,
@@ -31,6 +32,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0u8..24, any::<u16>()).prop_map(|(i, v)| Step::Update(i, v)),
         2 => (0u8..24, any::<u16>()).prop_map(|(i, v)| Step::Upsert(i, v)),
         2 => (0u8..24).prop_map(Step::Delete),
+        1 => proptest::collection::vec(0u8..24, 1..6).prop_map(Step::DeleteBatch),
         1 => proptest::collection::vec((0u8..24, any::<u16>()), 1..6).prop_map(Step::Batch),
         1 => Just(Step::Flush),
         1 => Just(Step::Compact),
@@ -73,6 +75,17 @@ fn check_view(view: &vego::Snapshot, model: &BTreeMap<u8, u16>) {
         model.iter().map(|(i, v)| (format!("id{i}"), Some(vego::Value::Int(*v as i64)))).collect();
     want.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(got, want, "search sees exactly the live documents");
+    // Scans: every live id once, in byte order; a filter scan agrees with
+    // filtering the model.
+    let mut want_ids: Vec<String> = model.keys().map(|i| format!("id{i}")).collect();
+    want_ids.sort();
+    assert_eq!(view.ids(None).unwrap(), want_ids, "scan sees exactly the live ids");
+    let low = vego::Filter::lt("v", 32_768);
+    let mut want_low: Vec<String> = model.iter().filter(|(_, v)| **v < 32_768).map(|(i, _)| format!("id{i}")).collect();
+    want_low.sort();
+    assert_eq!(view.ids(Some(&low)).unwrap(), want_low, "filtered scan");
+    assert_eq!(view.count(Some(&low)).unwrap(), want_low.len() as u64);
+    assert_eq!(view.count(None).unwrap(), model.len() as u64);
 }
 
 proptest! {
@@ -109,6 +122,15 @@ proptest! {
                 }
                 Step::Delete(i) => {
                     prop_assert_eq!(c.delete(&format!("id{i}")).unwrap(), model.remove(&i).is_some());
+                }
+                Step::DeleteBatch(ids) => {
+                    let names: Vec<String> = ids.iter().map(|i| format!("id{i}")).collect();
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let mut unique = ids.clone();
+                    unique.sort();
+                    unique.dedup();
+                    let live = unique.iter().filter(|i| model.remove(i).is_some()).count() as u64;
+                    prop_assert_eq!(c.delete_batch(&refs).unwrap(), live);
                 }
                 Step::Batch(items) => {
                     let mut ids: Vec<u8> = items.iter().map(|x| x.0).collect();

@@ -156,3 +156,27 @@ fn creating_a_database_makes_its_directories_durable() {
     assert!(synced.contains(&dir), "the wal/ and segments/ entries: {synced:?}");
     db.close().unwrap();
 }
+
+#[test]
+fn delete_batch_replays_from_the_wal_after_a_crash() {
+    let live = tempfile::tempdir().unwrap();
+    let db = Db::open(live.path(), Options::default().dimension(4).durability(Durability::Sync)).unwrap();
+    let c = db.collection("c").unwrap();
+    for i in 0..20u64 {
+        c.insert(Document::new(format!("{i}"), vector(i, 4))).unwrap();
+    }
+    c.flush().unwrap();
+    // Ids in the segment and in the memtable, one missing and one repeated.
+    c.insert(Document::new("20", vector(20, 4))).unwrap();
+    assert_eq!(c.delete_batch(&["3", "7", "7", "20", "nope"]).unwrap(), 3);
+    let image = tempfile::tempdir().unwrap();
+    crash_image(live.path(), image.path());
+    drop(db);
+    let db = Db::open(image.path(), Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.len(), 18);
+    for gone in ["3", "7", "20"] {
+        assert!(c.get(gone).unwrap().is_none(), "{gone} stays deleted after replay");
+    }
+    assert!(c.get("4").unwrap().is_some());
+}

@@ -6,6 +6,7 @@
 //! * `inspect`: dump and check any WAL, segment or manifest file (`inspect.rs`).
 //! * `bench-ann`: the ANN benchmark that `../shared/bench/compare.py` calls
 //!   (`bench_ann.rs`).
+//! * `serve`: the Qdrant-compatible HTTP server (`serve.rs`, `vego::server`).
 //!
 //! Output is for people by default; `--json` prints one JSON document for
 //! scripts. Errors go to stderr with exit status 1 (2 for usage errors).
@@ -16,6 +17,8 @@ mod fvecs;
 mod import;
 mod inspect;
 mod json;
+#[cfg(feature = "server")]
+mod serve;
 
 use clap::{Parser, Subcommand};
 use vego::Distance;
@@ -52,6 +55,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Recall / QPS / latency of the public search path on an fvecs dataset.
     BenchAnn(bench_ann::Args),
+    /// Serve a database over HTTP with the Qdrant API subset (until SIGINT / SIGTERM).
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
 }
 
 /// How to print.
@@ -102,6 +108,8 @@ fn main() {
         Command::Restore(args) => commands::restore(&args, out),
         Command::Inspect(args) => inspect::run(&args, out),
         Command::BenchAnn(args) => bench_ann::run(&args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(&args),
     };
     if let Err(e) = result {
         eprintln!("vego: {e}");
