@@ -15,7 +15,7 @@
 //! test fails with a message saying so, unless `VEGO_SKIP_QDRANT_CLIENT=1`
 //! is set, which turns that case into a skip.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "server"))]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
