@@ -239,9 +239,9 @@ def cond_ok(c, p):
             if isinstance(m, models.MatchAny):
                 return any(same_scalar(v, a) for v in vals for a in m.any)
             if isinstance(m, models.MatchExcept):
-                # Only used on fields every point holds as a scalar.
-                assert len(vals) == 1 and not isinstance(vals[0], (list, dict))
-                return not any(same_scalar(vals[0], a) for a in m.except_)
+                # "at least one value not among the given ones": false for a
+                # missing key, null or [], true for a value of another type
+                return any(v is not None and not any(same_scalar(v, a) for a in m.except_) for v in vals)
             raise ValueError(f"unsupported match {m!r}")
         if c.range is not None:
             nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -323,6 +323,11 @@ FILTERS = [
     ("nums any 3/5 and city except paris/oslo", F(must=[match_any("nums", [3, 5]), match_except("city", ["paris", "oslo"])])),
     ("rev=1 (overwritten)", F(must=[match("rev", 1)])),
     ("label exact", F(must=[match("label", "pt-12-ü✓ \"q\"")])),
+    ("tags except red/green (array: some other tag)", F(must=[match_except("tags", ["red", "green"])])),
+    ("opt except 1/2 (not for missing, null, [])", F(must=[match_except("opt", [1, 2])])),
+    ("nested keys: meta.level >= 3 and meta.name any PARIS/OSLO", F(must=[rng_("meta.level", gte=3), match_any("meta.name", ["PARIS", "OSLO"])])),
+    ("whole = 3: an integer does not match the float 3.0", F(must=[match("whole", 3)])),
+    ("n = true / flag = 1: no match across types", F(should=[match("n", True), match("flag", 1)])),
     ("nothing matches", F(must=[match("city", "atlantis")])),
 ]
 
