@@ -806,6 +806,9 @@ class Workflow:
         with ck.section("count"):
             self.check_counts(state, "loaded")
 
+        with ck.section("search options beyond the subset: refused with 4xx or honoured, never ignored"):
+            self.beyond_the_subset(state)
+
         with ck.section("delete by ids", fatal=True):
             r = c.delete(MAIN, points_selector=models.PointIdsList(points=plan.delete_ids), wait=True)
             ck.check(r.status == models.UpdateStatus.COMPLETED, f"delete {len(plan.delete_ids)} ids (2 never existed): completed", f"got {r}")
@@ -896,6 +899,107 @@ class Workflow:
                 hits = self.query(EUC, q, flt, K, with_vectors=qi == 0)
                 check_hits(ck, f"{label}: euclid query q{qi} k={K}", hits, plan.euc, q, models.Distance.EUCLID, flt, K, qi == 0)
 
+    def refused_or(self, what, call, check):
+        """Outside the promised subset a server may refuse a request (4xx
+        with a message) but must not ignore what it does not implement."""
+        try:
+            result = call()
+        except UnexpectedResponse as e:
+            if e.status_code is not None and 400 <= e.status_code < 500:
+                print(f"NOTE  {what}: refused with HTTP {e.status_code} {e.content[:160]!r}", flush=True)
+                self.ck.ok(f"{what}: refused with HTTP {e.status_code}")
+            else:
+                self.ck.fail(f"{what}: HTTP {e.status_code} {e.content[:300]!r}")
+            return
+        check(result)
+
+    def beyond_the_subset(self, state):
+        ck, c, plan = self.ck, self.client, self.plan
+        cos = models.Distance.COSINE
+        q = plan.queries[0]
+        matching, _ = brute_force(state, q, cos, None, 10)
+
+        thr = matching[6][1]
+        want = [pid for pid, sc in matching if sc >= thr]
+        self.refused_or(
+            f"query_points score_threshold={thr:.4f}",
+            lambda: c.query_points(MAIN, query=q, limit=20, score_threshold=thr).points,
+            lambda hits: ck.check([h.id for h in hits] == want, "score_threshold honoured", f"got {[h.id for h in hits]}, want {want}"),
+        )
+        want = [pid for pid, _ in matching[5:12]]
+        self.refused_or(
+            "query_points offset=5 limit=7",
+            lambda: c.query_points(MAIN, query=q, limit=7, offset=5).points,
+            lambda hits: ck.check([h.id for h in hits] == want, "offset honoured", f"got {[h.id for h in hits]}, want {want}"),
+        )
+        want = [pid for pid, _ in matching[:10]]
+        self.refused_or(
+            "query_points search_params exact=True, hnsw_ef=128",
+            lambda: c.query_points(MAIN, query=q, limit=10, search_params=models.SearchParams(exact=True, hnsw_ef=128)).points,
+            lambda hits: ck.check([h.id for h in hits] == want, "search_params: same top 10", f"got {[h.id for h in hits]}, want {want}"),
+        )
+
+        def payloads_are(label, pick):
+            def check(hits):
+                bad = [d for d in (payload_problem(h.id, h.payload or {}, pick(state[h.id][1])) for h in hits) if d]
+                ck.check(len(hits) == 10 and not bad, label, f"{len(hits)} hits, first mismatch {bad[:1]}")
+
+            return check
+
+        self.refused_or(
+            'query_points with_payload=["city", "n", "absent"]',
+            lambda: c.query_points(MAIN, query=q, limit=10, with_payload=["city", "n", "absent"]).points,
+            payloads_are("payload include selector honoured", lambda p: {k: p[k] for k in ("city", "n")}),
+        )
+        self.refused_or(
+            'query_points with_payload exclude ["meta", "label"]',
+            lambda: c.query_points(MAIN, query=q, limit=10, with_payload=models.PayloadSelectorExclude(exclude=["meta", "label"])).points,
+            payloads_are("payload exclude selector honoured", lambda p: {k: v for k, v in p.items() if k not in ("meta", "label")}),
+        )
+        ids = [pid for pid, _ in matching[20:23]]
+        flt = F(must=[models.HasIdCondition(has_id=ids)])
+        self.refused_or(
+            "query_points with a has_id filter",
+            lambda: c.query_points(MAIN, query=q, limit=10, query_filter=flt).points,
+            lambda hits: ck.check([h.id for h in hits] == ids, "has_id honoured", f"got {[h.id for h in hits]}, want {ids}"),
+        )
+        flt = F(must=[models.FieldCondition(key="label", match=models.MatchText(text="pt-12-"))])
+        want = [pid for pid, _ in matching if "pt-12-" in state[pid][1]["label"]][:10]
+        self.refused_or(
+            "query_points with a text match filter",
+            lambda: c.query_points(MAIN, query=q, limit=10, query_filter=flt).points,
+            lambda hits: ck.check(sorted(map(str, (h.id for h in hits))) == sorted(map(str, want)), "text match honoured", f"got {[h.id for h in hits]}, want {want}"),
+        )
+        flt = F(min_should=models.MinShould(conditions=[match("city", "paris"), match("flag", True), rng_("n", lt=50)], min_count=2))
+
+        def two_of_three(p):
+            return (p["city"] == "paris") + (p["flag"] is True) + (p["n"] < 50) >= 2
+
+        want = [pid for pid, _ in matching if two_of_three(state[pid][1])][:10]
+        self.refused_or(
+            "query_points with min_should (2 of 3)",
+            lambda: c.query_points(MAIN, query=q, limit=10, query_filter=flt).points,
+            lambda hits: ck.check([h.id for h in hits] == want, "min_should honoured", f"got {[h.id for h in hits]}, want {want}"),
+        )
+        flt = F(must=[models.FieldCondition(key="nums", values_count=models.ValuesCount(gte=3))])
+        want = [pid for pid, _ in matching if len(state[pid][1]["nums"]) >= 3][:10]
+        self.refused_or(
+            "query_points with a values_count filter",
+            lambda: c.query_points(MAIN, query=q, limit=10, query_filter=flt).points,
+            lambda hits: ck.check([h.id for h in hits] == want, "values_count honoured", f"got {[h.id for h in hits]}, want {want}"),
+        )
+        want_scroll = sorted(state, key=id_key)[:5]
+        self.refused_or(
+            "scroll with order_by n",
+            lambda: c.scroll(MAIN, limit=5, order_by="n")[0],
+            lambda recs: ck.check(
+                [state[r.id][1]["n"] for r in recs] == sorted(p["n"] for _, p in state.values())[:5],
+                "order_by honoured",
+                f"got n = {[state[r.id][1]['n'] for r in recs]}",
+            ),
+        )
+        del want_scroll
+
     def edge_cases(self):
         """Ids at the ends of the u64 range, UUID spellings, payload values
         serde_json keeps exactly; in a scratch collection, deleted at the end."""
@@ -932,6 +1036,28 @@ class Workflow:
             flt = F(must=[match("which", "2^63")])
             hits = c.query_points(SCRATCH, query=[1.0, 0.0, 0.0, 0.0], query_filter=flt, limit=3).points
             ck.check([h.id for h in hits] == [2**63], "filtered query returns id 2^63", f"got {[h.id for h in hits]}")
+            self.upsert_ok(
+                "one batch with the same id twice (the last one wins)",
+                SCRATCH,
+                [
+                    models.PointStruct(id=42, vector=[1.0, 0.0, 0.0, 0.0], payload={"v": 1, "old": True}),
+                    models.PointStruct(id=42, vector=[0.0, 1.0, 0.0, 0.0], payload={"v": 2}),
+                ],
+            )
+            recs = c.retrieve(SCRATCH, ids=[42], with_vectors=True)
+            ck.check(
+                len(recs) == 1 and recs[0].payload == {"v": 2} and np.allclose(recs[0].vector, [0, 1, 0, 0]),
+                "the last of two writes to one id in a batch wins",
+                f"got {[(r.payload, r.vector) for r in recs]}",
+            )
+            self.upsert_ok("upsert id 42 again without a payload", SCRATCH, [models.PointStruct(id=42, vector=[0.0, 0.0, 1.0, 1.0])])
+            recs = c.retrieve(SCRATCH, ids=[42])
+            ck.check(len(recs) == 1 and recs[0].payload == {}, "an upsert replaces the whole point (no payload -> {})", f"got {[r.payload for r in recs]}")
+            n = c.count(SCRATCH, exact=True).count
+            ck.check(n == 7, "count 7 (one point for id 42)", f"got {n}")
+            hits = c.query_points(SCRATCH, query=[0.0, 0.0, 1.0, 1.0], limit=10).points
+            ck.check(len({str(h.id) for h in hits}) == len(hits) == 7, "one hit per id", f"got {[h.id for h in hits]}")
+            c.delete(SCRATCH, points_selector=models.PointIdsList(points=[42]), wait=True)
             c.delete(SCRATCH, points_selector=models.PointIdsList(points=[upper, 2**64 - 1, 0]), wait=True)
             left = sorted(c.scroll(SCRATCH, limit=10)[0], key=lambda r: id_key(r.id))
             ck.check([r.id for r in left] == [2**63 - 1, 2**63, other], "delete by uppercase UUID and u64 ids", f"left {[r.id for r in left]}")
