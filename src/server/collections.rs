@@ -90,6 +90,17 @@ pub(crate) async fn delete(State(s): State<AppState>, Path(name): Path<String>) 
     Ok(ok(Json::Bool(existed), t))
 }
 
+/// `PUT /collections/{name}/index` and `DELETE …/index/{field}`: accepted
+/// and nothing to do. Every payload path is already filterable (stored as
+/// its own metadata field, zone-mapped per segment page), so clients that
+/// declare payload indexes before filtering work unchanged.
+pub(crate) async fn payload_index(State(s): State<AppState>, Path(params): Path<Vec<(String, String)>>) -> ApiResult {
+    let t = Instant::now();
+    let name = params.iter().find(|(k, _)| k == "name").map(|(_, v)| v.as_str()).unwrap_or_default();
+    s.collection(name)?;
+    Ok(ok(s.update_result(), t))
+}
+
 /// A collection's configuration from a create request. Refuses what Vego
 /// does not do (named or sparse vectors, Manhattan distance, product or
 /// binary quantization) instead of ignoring it.

@@ -4,7 +4,7 @@
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde_json::json;
 
@@ -26,6 +26,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/collections", get(collections::list))
         .route(c, get(collections::info).put(collections::create).delete(collections::delete))
         .route(&format!("{c}/exists"), get(collections::exists))
+        .route(&format!("{c}/index"), put(collections::payload_index))
+        .route(&format!("{c}/index/{{field}}"), delete(collections::payload_index))
         .route(&format!("{c}/points"), post(points::retrieve).put(points::upsert))
         .route(&format!("{c}/points/{{id}}"), get(points::get_one))
         .route(&format!("{c}/points/delete"), post(points::delete))
