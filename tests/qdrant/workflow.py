@@ -732,6 +732,9 @@ class Workflow:
             ck.check(c.collection_exists("vego_e2e_missing") is False, "collection_exists(missing) -> False")
             self.check_collection_info(MAIN, DIM, models.Distance.COSINE, 0)
             self.check_collection_info(EUC, EUC_DIM, models.Distance.EUCLID, 0)
+            for key, schema in [("city", models.PayloadSchemaType.KEYWORD), ("n", models.PayloadSchemaType.INTEGER)]:
+                r = c.create_payload_index(MAIN, field_name=key, field_schema=schema, wait=True)
+                ck.check(r.status == models.UpdateStatus.COMPLETED, f"create_payload_index {key} ({schema.value}): completed", f"got {r}")
             self.expect_error(
                 "create an existing collection",
                 lambda: c.create_collection(MAIN, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)),
@@ -1202,6 +1205,8 @@ def main():
     warnings.filterwarnings("ignore", message=".*[Aa]uth token provider is used with an insecure connection")
     global LOCAL_MODE
     LOCAL_MODE = args.local is not None
+    if LOCAL_MODE:  # "payload indexes / search_params have no effect in local mode"
+        warnings.filterwarnings("ignore", category=UserWarning)
     return Workflow(args).run()
 
 
