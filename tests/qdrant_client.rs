@@ -223,9 +223,9 @@ fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> (Option<ExitS
         let _ = child.kill();
         let _ = child.wait();
     }
-    let mut text = String::new();
-    File::open(log).and_then(|mut f| f.read_to_string(&mut text)).expect("read log");
-    (status, text)
+    let mut bytes = Vec::new();
+    File::open(log).and_then(|mut f| f.read_to_end(&mut bytes)).expect("read log");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn run_phase(python: &Path, server: &Server, phase: &str, logs: &Path) {
@@ -236,7 +236,8 @@ fn run_phase(python: &Path, server: &Server, phase: &str, logs: &Path) {
             .arg(WORKFLOW)
             .args(["--url", &server.url, "--api-key", API_KEY, "--phase", phase])
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONUNBUFFERED", "1"),
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONIOENCODING", "utf-8"),
         &log,
         PHASE_TIMEOUT,
     );
