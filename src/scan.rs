@@ -13,43 +13,48 @@ use crate::{Filter, Result};
 /// in ascending byte order. Each id appears once: at most one version of an
 /// id is visible at a seq.
 pub(crate) fn ids(t: &Tables, seq: u64, filter: Option<&Filter>) -> Result<Vec<String>> {
-    if let Some(f) = filter {
-        f.validate()?;
-    }
     let mut out = Vec::new();
-    for mem in std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem)) {
-        memtable_ids(mem, seq, filter, &mut out);
-    }
-    for seg in &t.segments {
-        segment_ids(seg, seq, filter, &mut out)?;
-    }
+    visit_ids(t, seq, filter, |id| out.push(id.to_owned()))?;
     out.sort_unstable();
     debug_assert!(out.windows(2).all(|w| w[0] != w[1]), "an id is visible once at a seq");
     Ok(out)
 }
 
-fn memtable_ids(mem: &Memtable, seq: u64, filter: Option<&Filter>, out: &mut Vec<String>) {
-    let matching = mem
-        .rows()
-        .filter(|(_, row)| row.visible_at(seq) && filter.is_none_or(|f| f.matches(&row.metadata)))
-        .map(|(_, row)| row.id.to_string());
-    out.extend(matching);
+/// Calls `f` with each id visible at `seq` that matches `filter`, in no
+/// particular order, without allocating per id.
+pub(crate) fn visit_ids(t: &Tables, seq: u64, filter: Option<&Filter>, mut f: impl FnMut(&str)) -> Result<()> {
+    if let Some(filter) = filter {
+        filter.validate()?;
+    }
+    for mem in std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem)) {
+        memtable_ids(mem, seq, filter, &mut f);
+    }
+    for seg in &t.segments {
+        segment_ids(seg, seq, filter, &mut f)?;
+    }
+    Ok(())
 }
 
-fn segment_ids(seg: &Segment, seq: u64, filter: Option<&Filter>, out: &mut Vec<String>) -> Result<()> {
+fn memtable_ids(mem: &Memtable, seq: u64, filter: Option<&Filter>, f: &mut impl FnMut(&str)) {
+    mem.rows()
+        .filter(|(_, row)| row.visible_at(seq) && filter.is_none_or(|flt| flt.matches(&row.metadata)))
+        .for_each(|(_, row)| f(&row.id));
+}
+
+fn segment_ids(seg: &Segment, seq: u64, filter: Option<&Filter>, f: &mut impl FnMut(&str)) -> Result<()> {
     let visible = |row: u32| seg.visible_at(row, seq);
     match filter {
         None => {
             for row in (0..seg.rows()).filter(|&r| visible(r)) {
-                out.push(seg.id(row)?.to_owned());
+                f(seg.id(row)?);
             }
         }
-        Some(f) => {
-            if !segment_may_match(seg, f)? {
+        Some(flt) => {
+            if !segment_may_match(seg, flt)? {
                 return Ok(());
             }
-            for row in matching_rows(seg, f)?.rows().filter(|&r| visible(r)) {
-                out.push(seg.id(row)?.to_owned());
+            for row in matching_rows(seg, flt)?.rows().filter(|&r| visible(r)) {
+                f(seg.id(row)?);
             }
         }
     }

@@ -121,8 +121,19 @@ impl Snapshot {
                 self.coll.check_live()?;
                 Ok(self.tables.live_at(self.seq))
             }
-            Some(_) => Ok(self.ids(filter)?.len() as u64),
+            Some(_) => {
+                let mut n = 0u64;
+                self.visit_ids(filter, |_| n += 1)?;
+                Ok(n)
+            }
         }
+    }
+
+    /// Calls `f` with the id of each document in this snapshot that matches
+    /// `filter`, in no particular order (the allocation-free form of `ids`).
+    pub(crate) fn visit_ids(&self, filter: Option<&Filter>, f: impl FnMut(&str)) -> Result<()> {
+        self.coll.check_live()?;
+        crate::scan::visit_ids(&self.tables, self.seq, filter, f)
     }
 
     /// Live documents as of this snapshot (exact; walks every layer).

@@ -146,6 +146,13 @@ fn filtered_search_count_and_delete_agree_with_brute_force_across_layers() {
         let got = f.ok("POST", "/collections/t/points/query", body)["points"].clone();
         let want_ids: Vec<Json> = want.iter().map(|&(_, i)| id(i)).collect();
         assert_eq!(ids_of(&got), want_ids, "query {filter}");
+        let bare = json!({"query": q, "limit": 5, "filter": filter, "params": {"exact": true}});
+        for p in f.ok("POST", "/collections/t/points/query", bare)["points"].as_array().unwrap() {
+            assert!(
+                p["payload"].is_null() && p["version"].as_u64().unwrap() > 0,
+                "no payload unless asked; a version always"
+            );
+        }
         for (p, (d, i)) in got.as_array().unwrap().iter().zip(&want) {
             assert!((p["score"].as_f64().unwrap() - *d as f64).abs() < 1e-4, "Euclid score is the distance");
             assert_eq!(p["payload"], payload(*i), "payload comes back verbatim");

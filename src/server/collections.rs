@@ -47,6 +47,7 @@ pub(crate) async fn info(State(s): State<AppState>, Path(name): Path<String>) ->
         "optimizer_status": "ok",
         "indexed_vectors_count": stats.documents,
         "points_count": stats.documents,
+        // The active memtable counts as one, as Qdrant's appendable segment does.
         "segments_count": stats.segments + 1,
         "config": {
             "params": {

@@ -206,6 +206,117 @@ mod tests {
         assert!(matches(json!({"must": [{"is_empty": {"key": "x"}}]}), json!({"x": null})));
     }
 
+    /// Qdrant's meaning of a condition, evaluated on the JSON payload itself
+    /// (the reference the translation is checked against).
+    fn reference(c: &Json, p: &Json) -> bool {
+        let o = c.as_object().unwrap();
+        if o.contains_key("must") || o.contains_key("should") || o.contains_key("must_not") {
+            let list = |k: &str| o.get(k).and_then(Json::as_array).cloned().unwrap_or_default();
+            let should = list("should");
+            return list("must").iter().all(|x| reference(x, p))
+                && (should.is_empty() || should.iter().any(|x| reference(x, p)))
+                && !list("must_not").iter().any(|x| reference(x, p));
+        }
+        if let Some(k) = o.get("is_empty").map(|f| f["key"].as_str().unwrap()) {
+            return values(p, k).is_empty();
+        }
+        if let Some(k) = o.get("is_null").map(|f| f["key"].as_str().unwrap()) {
+            return path(p, k).is_some_and(Json::is_null);
+        }
+        let key = o["key"].as_str().unwrap();
+        let vals = values(p, key);
+        if let Some(m) = o.get("match") {
+            if let Some(v) = m.get("value") {
+                return vals.contains(v);
+            }
+            if let Some(Json::Array(any)) = m.get("any") {
+                return vals.iter().any(|v| any.contains(v));
+            }
+            // Vego's documented reading of except: present, and no value in the list.
+            let except = m["except"].as_array().unwrap();
+            return !vals.is_empty() && !vals.iter().any(|v| except.contains(v));
+        }
+        let r = &o["range"];
+        let bound = |k: &str, f: fn(f64, f64) -> bool, x: f64| r.get(k).and_then(Json::as_f64).is_none_or(|b| f(x, b));
+        vals.iter().filter_map(Json::as_f64).any(|x| {
+            bound("gt", |x, b| x > b, x)
+                && bound("gte", |x, b| x >= b, x)
+                && bound("lt", |x, b| x < b, x)
+                && bound("lte", |x, b| x <= b, x)
+        })
+    }
+
+    /// The JSON at a dotted path.
+    fn path<'a>(p: &'a Json, key: &str) -> Option<&'a Json> {
+        key.split('.').try_fold(p, |v, k| v.get(k))
+    }
+
+    /// The non-null scalar values at a path (array elements flattened).
+    fn values(p: &Json, key: &str) -> Vec<Json> {
+        match path(p, key) {
+            Some(Json::Array(a)) => a.iter().filter(|v| !v.is_null()).cloned().collect(),
+            Some(Json::Null) | None => Vec::new(),
+            Some(v) => vec![v.clone()],
+        }
+    }
+
+    fn arb_payload() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let n = prop_oneof![Just(Json::Null), (0i64..5).prop_map(Json::from)];
+        let tags = proptest::collection::vec(prop_oneof![Just("x"), Just("y"), Just("z")], 0..3);
+        (proptest::option::of(n), proptest::option::of(tags), proptest::option::of(0i64..5), any::<bool>()).prop_map(
+            |(n, tags, d, flag)| {
+                let mut p = json!({ "flag": flag });
+                if let Some(n) = n {
+                    p["n"] = n;
+                }
+                if let Some(t) = tags {
+                    p["tags"] = json!(t);
+                }
+                if let Some(d) = d {
+                    p["c"] = json!({ "d": d });
+                }
+                p
+            },
+        )
+    }
+
+    fn arb_condition() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let key = prop_oneof![Just("n"), Just("tags"), Just("c.d"), Just("flag")];
+        let scalar = prop_oneof![
+            (0i64..5).prop_map(Json::from),
+            prop_oneof![Just("x"), Just("y")].prop_map(Json::from),
+            any::<bool>().prop_map(Json::from)
+        ];
+        let leaf = prop_oneof![
+            (key.clone(), scalar.clone()).prop_map(|(k, v)| json!({"key": k, "match": {"value": v}})),
+            (key.clone(), proptest::collection::vec(scalar.clone(), 0..3))
+                .prop_map(|(k, v)| json!({"key": k, "match": {"any": v}})),
+            (key.clone(), proptest::collection::vec(scalar, 1..3))
+                .prop_map(|(k, v)| json!({"key": k, "match": {"except": v}})),
+            (key.clone(), proptest::option::of(0i64..5), proptest::option::of(0i64..5))
+                .prop_map(|(k, lo, hi)| json!({"key": k, "range": {"gte": lo, "lt": hi}})),
+            key.clone().prop_map(|k| json!({"is_empty": {"key": k}})),
+            key.prop_map(|k| json!({"is_null": {"key": k}})),
+        ];
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            let list = proptest::collection::vec(inner, 0..3);
+            (list.clone(), list.clone(), list)
+                .prop_map(|(must, should, must_not)| json!({"must": must, "should": should, "must_not": must_not}))
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn translated_filters_mean_what_qdrant_filters_mean(c in arb_condition(), p in arb_payload()) {
+            let filter = json!({"must": [c.clone()]});
+            let meta: BTreeMap<String, Value> = to_metadata(Some(&p)).unwrap();
+            let got = parse(Some(&filter)).unwrap().is_none_or(|f| f.matches(&meta));
+            proptest::prop_assert_eq!(got, reference(&c, &p), "filter {} payload {}", c, p);
+        }
+    }
+
     #[test]
     fn unsupported_conditions_are_refused_not_ignored() {
         for f in [

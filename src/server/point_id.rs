@@ -34,15 +34,17 @@ impl PointId {
 
     /// The point id of a stored document id.
     pub fn from_doc_id(id: &str) -> PointId {
-        if let Ok(n) = id.parse::<u64>() {
-            if n.to_string() == id {
+        if is_canonical_integer(id) {
+            if let Ok(n) = id.parse::<u64>() {
                 return PointId::Num(n);
             }
         }
-        match uuid::Uuid::try_parse(id) {
-            Ok(u) if u.hyphenated().to_string() == id => PointId::Uuid(u),
-            _ => PointId::Other(id.to_owned()),
+        if is_canonical_uuid(id) {
+            if let Ok(u) = uuid::Uuid::try_parse(id) {
+                return PointId::Uuid(u);
+            }
         }
+        PointId::Other(id.to_owned())
     }
 
     /// The document id this point is stored under.
@@ -61,6 +63,23 @@ impl PointId {
             other => Json::String(other.doc_id()),
         }
     }
+}
+
+/// Digits without a leading zero (`"0"` itself is canonical): the form
+/// `u64::to_string` writes. Checked without allocating, as scroll maps every id.
+fn is_canonical_integer(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty() && b.iter().all(u8::is_ascii_digit) && (b[0] != b'0' || b.len() == 1)
+}
+
+/// Lowercase hyphenated (`8-4-4-4-12`): the form `Uuid::hyphenated` writes.
+fn is_canonical_uuid(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
 }
 
 #[cfg(test)]
@@ -100,6 +119,8 @@ mod tests {
             PointId::from_doc_id("10"),
             PointId::from_doc_id("9"),
             PointId::from_doc_id("007"),
+            PointId::from_doc_id("5C56C793-69F3-4FBF-87E6-C4BF54C28C26"),
+            PointId::from_doc_id("99999999999999999999"),
         ];
         ids.sort();
         let json: Vec<Json> = ids.iter().map(PointId::to_json).collect();
@@ -111,6 +132,8 @@ mod tests {
                 serde_json::json!("5c56c793-69f3-4fbf-87e6-c4bf54c28c26"),
                 serde_json::json!("007"),
                 serde_json::json!("01J0000000000000000000000"),
+                serde_json::json!("5C56C793-69F3-4FBF-87E6-C4BF54C28C26"),
+                serde_json::json!("99999999999999999999"),
             ]
         );
     }

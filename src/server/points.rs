@@ -1,5 +1,6 @@
 //! Point endpoints: upsert, retrieve, delete (by ids or filter), count, scroll.
 
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -215,19 +216,30 @@ pub(crate) async fn scroll(State(s): State<AppState>, Path(name): Path<String>, 
 }
 
 /// The ids of one page (from `offset` on, in point id order) and the first
-/// id of the next page.
+/// id of the next page: one pass over the snapshot's ids keeping the
+/// `limit + 1` smallest at or after `offset` (O(n log limit), no sort of n).
 fn scroll_page(
     snap: &Snapshot,
     f: Option<&crate::Filter>,
     offset: Option<&PointId>,
     limit: usize,
 ) -> crate::Result<(Vec<String>, Option<PointId>)> {
-    let mut ids: Vec<PointId> = snap.ids(f)?.iter().map(|id| PointId::from_doc_id(id)).collect();
-    ids.sort_unstable();
-    let start = offset.map_or(0, |o| ids.partition_point(|id| id < o));
-    let mut page = ids.into_iter().skip(start).take(limit + 1);
-    let ids: Vec<String> = page.by_ref().take(limit).map(|id| id.doc_id()).collect();
-    Ok((ids, page.next()))
+    let mut smallest: BinaryHeap<PointId> = BinaryHeap::with_capacity(limit + 2);
+    snap.visit_ids(f, |id| {
+        let id = PointId::from_doc_id(id);
+        if offset.is_some_and(|o| id < *o) {
+            return;
+        }
+        if smallest.len() <= limit {
+            smallest.push(id);
+        } else if smallest.peek().is_some_and(|largest| id < *largest) {
+            smallest.pop();
+            smallest.push(id);
+        }
+    })?;
+    let mut page = smallest.into_sorted_vec();
+    let next = (page.len() > limit).then(|| page.pop()).flatten();
+    Ok((page.iter().map(PointId::doc_id).collect(), next))
 }
 
 /// A list of point ids.

@@ -145,7 +145,11 @@ fn common(b: &Map<String, Json>, vector: Vec<f32>) -> Result<Search, ApiError> {
     }
     let selector = Selector::parse(b.get("with_payload"), false)?;
     let with_vector = with_vector(b.get("with_vector"))?;
-    opts = opts.include_document(selector.wants_payload() || with_vector).include_vector(with_vector);
+    opts = opts.include_vector(with_vector);
+    if !selector.wants_payload() {
+        // Documents without metadata still carry the version ScoredPoint reports.
+        opts = opts.fields(Vec::<String>::new());
+    }
     let threshold = b.get("score_threshold").and_then(Json::as_f64).map(|x| x as f32);
     Ok(Search { vector, opts, offset, limit, threshold, selector })
 }
