@@ -1053,7 +1053,18 @@ class Workflow:
                 "the last of two writes to one id in a batch wins",
                 f"got {[(r.payload, r.vector) for r in recs]}",
             )
+            flt42 = F(must=[match("v", 2)])
+            before = c.query_points(SCRATCH, query=[0.0, 1.0, 0.0, 0.0], query_filter=flt42, limit=1, with_payload=False).points
             self.upsert_ok("upsert id 42 again without a payload", SCRATCH, [models.PointStruct(id=42, vector=[0.0, 0.0, 1.0, 1.0])])
+            after = c.query_points(SCRATCH, query=[0.0, 0.0, 1.0, 1.0], limit=1, with_payload=False).points
+            ck.check(
+                # (local mode reports version 0 for everything)
+                len(before) == len(after) == 1
+                and after[0].id == 42
+                and (after[0].version > before[0].version >= 0 or (LOCAL_MODE and after[0].version == before[0].version)),
+                "a scored point's version grows when the point is written again",
+                f"before {[(h.id, h.version) for h in before]}, after {[(h.id, h.version) for h in after]}",
+            )
             recs = c.retrieve(SCRATCH, ids=[42])
             ck.check(len(recs) == 1 and recs[0].payload == {}, "an upsert replaces the whole point (no payload -> {})", f"got {[r.payload for r in recs]}")
             n = c.count(SCRATCH, exact=True).count
