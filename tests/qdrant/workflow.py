@@ -839,6 +839,14 @@ class Workflow:
                 EUC,
                 models.Batch(ids=list(plan.euc), vectors=[v for v, _ in plan.euc.values()], payloads=[p for _, p in plan.euc.values()]),
             )
+            # the client's upload helper, numpy vectors included
+            extra = {EUC_N + j: (gen_vector(random.Random(j), EUC_DIM, 10.0), {"g": 99}) for j in range(1, 41)}
+            c.upload_points(EUC, points=[models.PointStruct(id=j, vector=np.asarray(v, dtype=np.float32), payload=p) for j, (v, p) in extra.items()], batch_size=16, wait=True)
+            got = c.count(EUC, exact=True).count
+            ck.check(got == EUC_N + 40, f"upload_points of 40 more (numpy vectors, batches of 16): count {EUC_N + 40}", f"got {got}")
+            r = c.delete(EUC, points_selector=models.FilterSelector(filter=F(must=[match("g", 99)])), wait=True)
+            got = c.count(EUC, exact=True).count
+            ck.check(got == EUC_N, f"deleted them by filter again: count {EUC_N}", f"got {got}")
             self.check_euclid("load")
 
         with ck.section("Dot collection, then delete it"):
@@ -990,6 +998,14 @@ class Workflow:
             "query_points with a values_count filter",
             lambda: c.query_points(MAIN, query=q, limit=10, query_filter=flt).points,
             lambda hits: ck.check([h.id for h in hits] == want, "values_count honoured", f"got {[h.id for h in hits]}, want {want}"),
+        )
+        flt = FILTERS[2][1]
+        reqs = [models.QueryRequest(query=plan.queries[i], filter=flt, limit=5, with_payload=True) for i in range(3)]
+        want = [[pid for pid, _ in brute_force(state, plan.queries[i], cos, flt, 5)[1]] for i in range(3)]
+        self.refused_or(
+            "query_batch_points (3 filtered queries)",
+            lambda: c.query_batch_points(MAIN, requests=reqs),
+            lambda rs: ck.check([[h.id for h in r.points] for r in rs] == want, "query_batch_points honoured", f"got {[[h.id for h in r.points] for r in rs]}, want {want}"),
         )
         want_scroll = sorted(state, key=id_key)[:5]
         self.refused_or(
