@@ -42,6 +42,8 @@ MAIN = "vego_e2e"  # Cosine, DIM
 EUC = "vego_e2e_euclid"  # Euclid, EUC_DIM; survives the restart
 DOT = "vego_e2e_dot"  # Dot, created and deleted during `load`
 SCRATCH = "vego_e2e_scratch"  # edge cases; created and deleted within a phase
+CONC = "vego_e2e_concurrent"  # Dot, written by 4 clients at once during `load`
+CONC_N, CONC_WRITERS = 800, 4
 EUC_DIM = 8
 EUC_N = 300
 K = 10
@@ -328,6 +330,8 @@ FILTERS = [
     ("nested keys: meta.level >= 3 and meta.name any PARIS/OSLO", F(must=[rng_("meta.level", gte=3), match_any("meta.name", ["PARIS", "OSLO"])])),
     ("whole = 3: an integer does not match the float 3.0", F(must=[match("whole", 3)])),
     ("n = true / flag = 1: no match across types", F(should=[match("n", True), match("flag", 1)])),
+    ("must_not on a key no point has (all match)", F(must_not=[match("nope", "x")])),
+    ("an empty filter (all match)", F()),
     ("nothing matches", F(must=[match("city", "atlantis")])),
 ]
 
@@ -717,7 +721,7 @@ class Workflow:
         ck, c, plan = self.ck, self.client, self.plan
 
         with ck.section("setup", fatal=True):
-            for name in (MAIN, EUC, DOT, SCRATCH):
+            for name in (MAIN, EUC, DOT, SCRATCH, CONC):
                 if c.collection_exists(name):
                     c.delete_collection(name)
             self.probe_root()
@@ -863,17 +867,87 @@ class Workflow:
             self.expect_error("get_collection(deleted)", lambda: c.get_collection(DOT), (404,))
 
         self.edge_cases()
+        self.concurrent_writers()
         self.check_auth()
+
+    def conc_model(self):
+        rng = random.Random(SEED + 7)
+        return {i: (gen_vector(rng, EUC_DIM), {"w": i % CONC_WRITERS, "i": i}) for i in range(1, CONC_N + 1)}
+
+    def check_concurrent(self, label):
+        ck, c = self.ck, self.client
+        model = self.conc_model()
+        got = c.count(CONC, exact=True).count
+        ck.check(got == CONC_N, f"{label}: count {CONC_N}", f"got {got}")
+        self.check_scroll(model, CONC, models.Distance.DOT, f"{label}: scroll {CONC}", limit=128)
+        q = gen_vector(random.Random(SEED + 8), EUC_DIM)
+        for flt in [None, F(must=[match("w", 2)]), F(must=[rng_("i", gte=100, lt=110)])]:
+            check_hits(ck, f"{label}: query {CONC}", self.query(CONC, q, flt, K), model, q, models.Distance.DOT, flt, K)
+
+    def concurrent_writers(self):
+        """Four clients upsert disjoint points at once (batches of 20) while a
+        fifth searches; every acknowledged point must be there, once."""
+        import threading
+
+        ck, c = self.ck, self.client
+        model = self.conc_model()
+        with ck.section("concurrent writers and a reader"):
+            c.create_collection(CONC, vectors_config=models.VectorParams(size=EUC_DIM, distance=models.Distance.DOT))
+            errors, stop = [], threading.Event()
+
+            def writer(w):
+                cl = self.make_client(self.args.api_key)
+                try:
+                    ids = [i for i in model if i % CONC_WRITERS == w]
+                    for b in range(0, len(ids), 20):
+                        pts = [models.PointStruct(id=i, vector=model[i][0], payload=model[i][1]) for i in ids[b : b + 20]]
+                        r = cl.upsert(CONC, points=pts, wait=True)
+                        if r.status != models.UpdateStatus.COMPLETED:
+                            errors.append(f"writer {w}: {r}")
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(f"writer {w}: {type(e).__name__}: {describe_exception(e)}")
+                finally:
+                    cl.close()
+
+            def reader():
+                cl = self.make_client(self.args.api_key)
+                q, n = [1.0] * EUC_DIM, 0
+                try:
+                    while not stop.is_set() or n == 0:
+                        hits = cl.query_points(CONC, query=q, query_filter=F(must=[match("w", 1)]), limit=10).points
+                        n += 1
+                        if any(h.payload.get("w") != 1 for h in hits) or len({h.id for h in hits}) != len(hits):
+                            errors.append(f"reader: bad hits {[(h.id, h.payload) for h in hits]}")
+                            return
+                finally:
+                    cl.close()
+
+            if self.local:  # local mode is one process-local store: no concurrency to test
+                self.upsert_ok(f"upsert {CONC_N} (local mode: sequentially)", CONC, [models.PointStruct(id=i, vector=v, payload=p) for i, (v, p) in model.items()])
+            else:
+                writer_threads = [threading.Thread(target=writer, args=(w,)) for w in range(CONC_WRITERS)]
+                rt = threading.Thread(target=reader)
+                rt.start()
+                for t in writer_threads:
+                    t.start()
+                for t in writer_threads:
+                    t.join()
+                stop.set()
+                rt.join()
+                ck.check(not errors, f"{CONC_WRITERS} writers ({CONC_N // 20} batches) and a searching reader: no errors", "; ".join(errors[:3]))
+            self.check_concurrent("after the concurrent writes")
 
     def phase_verify(self):
         ck, c = self.ck, self.client
         with ck.section("collections after restart", fatal=True):
             names = sorted(d.name for d in c.get_collections().collections)
-            ck.check(names == sorted([MAIN, EUC]), f"get_collections = {sorted([MAIN, EUC])}", f"got {names}")
+            ck.check(names == sorted([MAIN, EUC, CONC]), f"get_collections = {sorted([MAIN, EUC, CONC])}", f"got {names}")
             ck.check(c.collection_exists(DOT) is False, "the deleted collection stays deleted")
         self.check_final_state("verify")
         with ck.section("Euclid collection after restart"):
             self.check_euclid("verify")
+        with ck.section("concurrently written collection after restart"):
+            self.check_concurrent("verify")
         self.edge_cases()  # writes still work after the restart
         with ck.section("main collection untouched by the scratch work"):
             got = c.count(MAIN, exact=True).count
