@@ -850,7 +850,7 @@ class Workflow:
             ck.check(got == EUC_N + 40, f"upload_points of 40 more (numpy vectors, batches of 16): count {EUC_N + 40}", f"got {got}")
             r = c.delete(EUC, points_selector=models.FilterSelector(filter=F(must=[match("g", 99)])), wait=True)
             got = c.count(EUC, exact=True).count
-            ck.check(got == EUC_N, f"deleted them by filter again: count {EUC_N}", f"got {got}")
+            ck.check(r.status == models.UpdateStatus.COMPLETED and got == EUC_N, f"deleted them by filter again: count {EUC_N}", f"got {r.status}, {got}")
             self.check_euclid("load")
 
         with ck.section("Dot collection, then delete it"):
@@ -1081,7 +1081,6 @@ class Workflow:
             lambda: c.query_batch_points(MAIN, requests=reqs),
             lambda rs: ck.check([[h.id for h in r.points] for r in rs] == want, "query_batch_points honoured", f"got {[[h.id for h in r.points] for r in rs]}, want {want}"),
         )
-        want_scroll = sorted(state, key=id_key)[:5]
         self.refused_or(
             "scroll with order_by n",
             lambda: c.scroll(MAIN, limit=5, order_by="n")[0],
@@ -1091,7 +1090,6 @@ class Workflow:
                 f"got n = {[state[r.id][1]['n'] for r in recs]}",
             ),
         )
-        del want_scroll
 
     def edge_cases(self):
         """Ids at the ends of the u64 range, UUID spellings, payload values
