@@ -1205,6 +1205,30 @@ class Workflow:
                     d = json_diff(recs[0].payload, payload) if recs else "point missing"
                     ck.check(d is None, f"payload {json.dumps(payload)[:60]} comes back unchanged", d or "")
 
+        with ck.section("edge cases: payload sizes Qdrant accepts (scratch collection)"):
+            if not c.collection_exists(SCRATCH):
+                c.create_collection(SCRATCH, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+            deep = 1
+            for _ in range(40):
+                deep = {"k": deep}
+            big = {
+                "a 700 kB string": {"text": "lorem ipsum " * 60_000},
+                "1,500 keys": {f"k{j}": j for j in range(1500)},
+                "objects nested 40 deep": {"deep": deep},
+                "a key path of 3 x 100 bytes": {"a" * 100: {"b" * 100: {"c" * 100: 1}}},
+                "a list of 5,000 numbers": {"nums": list(range(5000))},
+            }
+            for j, (what, payload) in enumerate(big.items()):
+                pid = 200 + j
+                try:
+                    c.upsert(SCRATCH, points=[models.PointStruct(id=pid, vector=[1.0, 0.0, 0.0, 1.0], payload=payload)])
+                except UnexpectedResponse as e:
+                    ck.fail(f"payload with {what} refused: HTTP {e.status_code} {e.content[:200]!r}")
+                    continue
+                recs = c.retrieve(SCRATCH, ids=[pid], with_payload=True)
+                d = json_diff(recs[0].payload, payload) if recs else "point missing"
+                ck.check(d is None, f"payload with {what} comes back unchanged", (d or "")[:300])
+
         with ck.section("edge cases: drop the scratch collection"):
             ck.check(c.delete_collection(SCRATCH) is True, "delete the scratch collection")
             ck.check(c.collection_exists(SCRATCH) is False, "the scratch collection is gone")
