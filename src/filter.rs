@@ -56,6 +56,20 @@ pub enum Filter {
     },
     /// The field is present (and not null).
     Exists(String),
+    /// Typed, element-wise membership (the semantics of Qdrant's `match`):
+    /// values equal only values of the same type (an `Int` never equals a
+    /// `Float`), and a list field is tested element by element. Without
+    /// `except`: some value of the field equals one of `values`. With
+    /// `except`: some non-null value of the field equals none of them (false
+    /// when the field is missing, null or an empty list).
+    Match {
+        /// Field name.
+        field: String,
+        /// Candidates.
+        values: Vec<Value>,
+        /// Match values *not* among the candidates.
+        except: bool,
+    },
     /// All must match.
     And(Vec<Filter>),
     /// Any must match.
@@ -100,6 +114,17 @@ impl Filter {
     /// `field` is present and not null.
     pub fn exists(field: &str) -> Filter {
         Filter::Exists(field.to_owned())
+    }
+    /// Some value of `field` (a list is tested element by element) equals
+    /// one of `vs` with the same type: `Int(3)` does not match `Float(3.0)`.
+    pub fn match_any(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::Match { field: field.to_owned(), values: vs.into_iter().map(Into::into).collect(), except: false }
+    }
+    /// Some non-null value of `field` (a list is tested element by element)
+    /// equals none of `vs` (typed as in `match_any`); false when the field is
+    /// missing, null or an empty list.
+    pub fn match_except(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::Match { field: field.to_owned(), values: vs.into_iter().map(Into::into).collect(), except: true }
     }
     /// Both must match.
     pub fn and(self, o: Filter) -> Filter {
@@ -153,6 +178,10 @@ impl Filter {
                 values.iter().try_for_each(check_operand)
             }
             Filter::Exists(field) => field_ok(field),
+            Filter::Match { field, values, .. } => {
+                field_ok(field)?;
+                values.iter().try_for_each(check_operand)
+            }
             Filter::And(fs) | Filter::Or(fs) => fs.iter().try_for_each(|f| f.validate_at(depth + 1)),
             Filter::Not(f) => f.validate_at(depth + 1),
         }
@@ -171,7 +200,10 @@ impl Filter {
     /// The field a leaf (comparison, `in`, `exists`) tests; `None` for combinators.
     pub(crate) fn field(&self) -> Option<&str> {
         match self {
-            Filter::Cmp { field, .. } | Filter::In { field, .. } | Filter::Exists(field) => Some(field),
+            Filter::Cmp { field, .. }
+            | Filter::In { field, .. }
+            | Filter::Exists(field)
+            | Filter::Match { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -183,6 +215,10 @@ impl Filter {
             Filter::Cmp { op, value: operand, .. } => any_elem(value, |v| compare_is(v, operand, *op)),
             Filter::In { values, .. } => any_elem(value, |v| values.iter().any(|c| compare_is(v, c, Op::Eq))),
             Filter::Exists(_) => !matches!(value, None | Some(Value::Null)),
+            Filter::Match { values, except: false, .. } => any_elem(value, |v| values.iter().any(|c| same_typed(v, c))),
+            Filter::Match { values, except: true, .. } => {
+                any_elem(value, |v| *v != Value::Null && !values.iter().any(|c| same_typed(v, c)))
+            }
             _ => unreachable!("leaf_matches on a combinator"),
         }
     }
@@ -202,6 +238,14 @@ fn any_elem(field: Option<&Value>, pred: impl Fn(&Value) -> bool) -> bool {
         None => false,
         Some(Value::List(items)) => items.iter().any(pred),
         Some(v) => pred(v),
+    }
+}
+
+/// Equality without numeric conversion between `Int` and `Float`.
+fn same_typed(stored: &Value, operand: &Value) -> bool {
+    match (stored, operand) {
+        (Value::Int(_), Value::Float(_)) | (Value::Float(_), Value::Int(_)) => false,
+        _ => compare_is(stored, operand, Op::Eq),
     }
 }
 
@@ -263,6 +307,22 @@ mod tests {
         assert!(!Filter::eq("tags", "c").matches(&m));
         assert!(Filter::ne("tags", "c").matches(&m));
         assert!(!Filter::ne("tags", "a").matches(&m));
+    }
+
+    #[test]
+    fn match_is_typed_and_element_wise() {
+        let m = meta(&[("n", Value::Int(3)), ("f", Value::Float(3.0)), ("tags", Value::from(vec!["red", "blue"]))]);
+        assert!(Filter::match_any("n", [3]).matches(&m));
+        assert!(!Filter::match_any("f", [3]).matches(&m), "an integer does not match a float");
+        assert!(Filter::eq("f", 3).matches(&m), "eq stays numeric");
+        assert!(Filter::match_any("tags", ["blue", "green"]).matches(&m));
+        assert!(Filter::match_except("tags", ["red", "green"]).matches(&m), "blue is not listed");
+        assert!(!Filter::match_except("tags", ["red", "blue"]).matches(&m));
+        assert!(Filter::match_except("f", [3]).matches(&m), "a float is not among integers");
+        assert!(!Filter::match_except("missing", ["x"]).matches(&m));
+        let empty = meta(&[("tags", Value::List(vec![])), ("z", Value::Null)]);
+        assert!(!Filter::match_except("tags", ["x"]).matches(&empty));
+        assert!(!Filter::match_except("z", ["x"]).matches(&empty));
     }
 
     #[test]

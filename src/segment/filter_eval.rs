@@ -81,6 +81,9 @@ pub(crate) fn page_may_match(leaf: &Filter, zone: &encoding::ZoneMap) -> bool {
         Filter::Cmp { op, value, .. } => encoding::zone_may_match(zone, *op, value),
         Filter::In { values, .. } => encoding::zone_may_match_in(zone, values),
         Filter::Exists(_) => encoding::zone_may_exist(zone),
+        // Typed equality implies numeric equality, so the `in` pruning is safe.
+        Filter::Match { values, except: false, .. } => encoding::zone_may_match_in(zone, values),
+        Filter::Match { except: true, .. } => encoding::zone_may_exist(zone),
         _ => true,
     }
 }

