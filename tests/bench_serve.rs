@@ -29,10 +29,12 @@ fn bench_serve_runs_every_operation_without_errors() {
 
 #[test]
 fn bench_serve_fails_against_no_server() {
-    // Nothing listens on port 9 of 127.0.0.1 (discard; closed here): a
-    // connection failure is an error and the exit status says so.
+    // A port that was free a moment ago: a connection failure is an error
+    // and the exit status says so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("http://127.0.0.1:{port}");
     let out = Command::new(env!("CARGO_BIN_EXE_vego"))
-        .args(["bench-serve", "--addr", "http://127.0.0.1:9", "--seconds", "1", "--preload", "0", "--dim", "8"])
+        .args(["bench-serve", "--addr", &addr, "--seconds", "1", "--preload", "0", "--dim", "8"])
         .output()
         .expect("run vego bench-serve");
     assert!(!out.status.success(), "bench-serve reported success without a server");
