@@ -17,7 +17,9 @@
 //! compacts every 600 ms, so kills land mid-flush and mid-compaction too.
 //! What the restarted server shows for an
 //! unknown write is what later cycles expect. The last server is stopped with
-//! SIGTERM (graceful shutdown must exit 0), started and checked once more.
+//! SIGTERM while the clients keep sending (graceful shutdown must finish the
+//! requests in flight and exit 0), started and checked once more, and
+//! stopped with SIGTERM when idle.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -321,6 +323,11 @@ fn start(dir: &Path, child_cmd: &dyn Fn(&Path) -> Command) -> Result<Running, St
 
 /// SIGTERM, then wait (up to 60 s) for a clean exit.
 fn stop_gracefully(mut r: Running) -> Result<(), String> {
+    terminate(&mut r)
+}
+
+/// Sends SIGTERM and waits (up to 60 s) for exit status 0.
+fn terminate(r: &mut Running) -> Result<(), String> {
     // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
     let rc = unsafe { libc::kill(r.proc.id() as libc::pid_t, libc::SIGTERM) };
     if rc != 0 {
@@ -355,34 +362,55 @@ struct Load {
     searches: u64,
     bad_answers: u64,
     failed: u64,
+    /// With [`End::Term`]: from SIGTERM to exit.
+    term_ms: u128,
+    /// With [`End::Term`]: the transport errors after SIGTERM.
+    term_errors: Vec<String>,
 }
 
 /// Per-thread counters, merged at the end.
 #[derive(Default)]
 struct Tally {
+    /// The first transport error after SIGTERM.
+    first_error: Option<String>,
     requests: u64,
     searches: u64,
     bad_answers: u64,
     failed: u64,
 }
 
-/// Drives `r` with [`CLIENTS`] threads for `kill_after`, then SIGKILLs it.
+/// How a load phase ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// SIGKILL.
+    Kill,
+    /// SIGTERM while the clients keep sending: requests in flight must
+    /// finish, and the server must exit 0.
+    Term,
+}
+
+/// Drives `r` with [`CLIENTS`] threads for `kill_after`, then ends it.
 fn load(
     r: &mut Running,
     seed: u64,
     cycle: u64,
     kill_after: Duration,
+    end: End,
     model: &Mutex<Model>,
     next_id: &AtomicU64,
 ) -> Result<Load, String> {
     let stop = AtomicBool::new(false);
+    // Set at SIGTERM: a client whose request fails then stops sending.
+    let draining = AtomicBool::new(false);
     let tallies = Mutex::new(Vec::new());
     let before = model.lock().states.clone();
     let bad_shown = AtomicU64::new(0);
     let mut early_exit = None;
+    let mut terminated = None;
     std::thread::scope(|s| {
         for t in 0..CLIENTS {
-            let (client, stop, tallies, bad_shown) = (r.client.clone(), &stop, &tallies, &bad_shown);
+            let (client, stop, draining, tallies, bad_shown) =
+                (r.client.clone(), &stop, &draining, &tallies, &bad_shown);
             s.spawn(move || {
                 let mut rng = StdRng::seed_from_u64(seed ^ (cycle << 8) ^ t as u64 ^ 0x5EED_0000);
                 let mut tally = Tally::default();
@@ -416,7 +444,15 @@ fn load(
                                 }
                             }
                             Ok((status, text)) => bad(&mut tally, "upsert", status, &text),
-                            Err(_) => tally.failed += 1,
+                            Err(e) => {
+                                tally.failed += 1;
+                                if draining.load(Ordering::Relaxed) {
+                                    if tally.first_error.is_none() {
+                                        tally.first_error = Some(e);
+                                    }
+                                    break;
+                                }
+                            }
                         }
                     } else if roll < 7 {
                         let ids: Vec<u64> = {
@@ -444,7 +480,15 @@ fn load(
                                 }
                             }
                             Ok((status, text)) => bad(&mut tally, "delete", status, &text),
-                            Err(_) => tally.failed += 1,
+                            Err(e) => {
+                                tally.failed += 1;
+                                if draining.load(Ordering::Relaxed) {
+                                    if tally.first_error.is_none() {
+                                        tally.first_error = Some(e);
+                                    }
+                                    break;
+                                }
+                            }
                         }
                     } else {
                         tally.searches += 1;
@@ -456,7 +500,15 @@ fn load(
                         match client.call("POST", &path("/query"), &body) {
                             Ok((200, _)) => {}
                             Ok((status, text)) => bad(&mut tally, "query", status, &text),
-                            Err(_) => tally.failed += 1,
+                            Err(e) => {
+                                tally.failed += 1;
+                                if draining.load(Ordering::Relaxed) {
+                                    if tally.first_error.is_none() {
+                                        tally.first_error = Some(e);
+                                    }
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
@@ -472,6 +524,11 @@ fn load(
             }
             std::thread::sleep((deadline - Instant::now()).min(Duration::from_millis(10)));
         }
+        if early_exit.is_none() && end == End::Term {
+            draining.store(true, Ordering::Relaxed);
+            let t = Instant::now();
+            terminated = Some(terminate(r).map(|()| t.elapsed()));
+        }
         stop.store(true, Ordering::Relaxed);
         let _ = r.proc.kill();
         let _ = r.proc.wait();
@@ -481,11 +538,17 @@ fn load(
         return Err(format!("server exited on its own under load ({status}): {}", r.stderr_tail()));
     }
     let mut l = Load::default();
+    match terminated {
+        Some(Err(e)) => return Err(format!("SIGTERM under load: {e}")),
+        Some(Ok(took)) => l.term_ms = took.as_millis(),
+        None => {}
+    }
     for t in tallies.into_inner() {
         l.requests += t.requests;
         l.searches += t.searches;
         l.bad_answers += t.bad_answers;
         l.failed += t.failed;
+        l.term_errors.extend(t.first_error);
     }
     let m = model.lock();
     for (id, st) in &m.states {
@@ -504,6 +567,9 @@ fn load(
 #[derive(Default, Debug)]
 struct Check {
     present: u64,
+    /// Writes of unknown outcome that the restart shows applied / not applied.
+    unknown_applied: u64,
+    unknown_absent: u64,
     lost: u64,
     corrupt: u64,
 }
@@ -577,14 +643,21 @@ fn verify(
                 note(&mut c, false, format!("point {id}: reappeared after a restart showed it absent"))
             }
             (None, true) => note(&mut c, false, format!("point {id}: never written, but present")),
-            (Some(State::UnknownUpsert | State::UnknownDelete), true) => {
+            (Some(s @ (State::UnknownUpsert | State::UnknownDelete)), true) => {
+                if s == State::UnknownUpsert {
+                    c.unknown_applied += 1;
+                } else {
+                    c.unknown_absent += 1;
+                }
                 model.states.insert(id, State::Present);
                 model.deletable.push(id);
             }
             (Some(State::UnknownUpsert), false) => {
+                c.unknown_absent += 1;
                 model.states.insert(id, State::Gone);
             }
             (Some(State::UnknownDelete), false) => {
+                c.unknown_applied += 1;
                 model.states.insert(id, State::Deleted);
             }
         }
@@ -662,7 +735,7 @@ pub fn run_with(
         } else {
             Duration::from_millis(rng.gen_range(100..1200))
         };
-        let l = match load(&mut server, seed, cycle, kill_after, &model, &next_id) {
+        let l = match load(&mut server, seed, cycle, kill_after, End::Kill, &model, &next_id) {
             Ok(l) => l,
             Err(e) => {
                 fail(&mut summary, log, e);
@@ -699,7 +772,7 @@ pub fn run_with(
         summary.corrupt += check.corrupt;
         summary.cycles += 1;
         log(format!(
-            "cycle {cycle}: killed after {} ms: {} requests ({} searches, {} failed by the kill), {} acked upserts, {} acked deletes, {} unknown; restart in {} ms: {} points checked in {} ms, {} lost, {} corrupt",
+            "cycle {cycle}: killed after {} ms: {} requests ({} searches, {} failed by the kill), {} acked upserts, {} acked deletes, {} unknown; restart in {} ms: {} points checked in {} ms ({} unknown applied, {} not), {} lost, {} corrupt",
             kill_after.as_millis(),
             l.requests,
             l.searches,
@@ -710,6 +783,8 @@ pub fn run_with(
             restart_ms,
             check.present,
             t.elapsed().as_millis(),
+            check.unknown_applied,
+            check.unknown_absent,
             check.lost,
             check.corrupt
         ));
@@ -719,11 +794,20 @@ pub fn run_with(
             return summary;
         }
     }
-    // A graceful stop must flush and exit 0; what it leaves must check out too.
-    if let Err(e) = stop_gracefully(server) {
-        fail(&mut summary, log, format!("SIGTERM: {e}"));
-        return summary;
-    }
+    // A graceful stop under load must finish the requests in flight, flush
+    // and exit 0; what it leaves must check out too.
+    let l = match load(&mut server, seed, cycles, Duration::from_millis(500), End::Term, &model, &next_id) {
+        Ok(l) => l,
+        Err(e) => {
+            fail(&mut summary, log, e);
+            return summary;
+        }
+    };
+    summary.requests += l.requests;
+    summary.acked_upserts += l.acked_upserts;
+    summary.acked_deletes += l.acked_deletes;
+    summary.unknown += l.unknown;
+    summary.bad_answers += l.bad_answers;
     match start(dir, child_cmd) {
         Ok(server) => {
             match verify(&server.client, seed, &mut model.lock(), next_id.load(Ordering::Relaxed), log) {
@@ -731,12 +815,16 @@ pub fn run_with(
                     summary.lost += c.lost;
                     summary.corrupt += c.corrupt;
                     log(format!(
-                        "after SIGTERM and restart: {} points, {} lost, {} corrupt",
-                        c.present, c.lost, c.corrupt
+                        "SIGTERM under load after 500 ms: {} requests ({} failed by the stop), {} acked upserts, {} acked deletes, {} unknown ({} applied, {} not), exit 0 after {} ms; restart: {} points, {} lost, {} corrupt",
+                        l.requests, l.failed, l.acked_upserts, l.acked_deletes, l.unknown, c.unknown_applied, c.unknown_absent, l.term_ms, c.present, c.lost, c.corrupt
                     ));
                 }
                 Err(e) => fail(&mut summary, log, format!("check after graceful restart: {e}")),
             }
+            for e in &l.term_errors {
+                log(format!("  a client after SIGTERM: {e}"));
+            }
+            // And once more when idle.
             if let Err(e) = stop_gracefully(server) {
                 fail(&mut summary, log, format!("final SIGTERM: {e}"));
             }
