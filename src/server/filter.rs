@@ -9,7 +9,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::error::ApiError;
-use super::payload::scalar_value;
+use super::payload::{is_filterable_path, scalar_value, INDEXED_STRING_BYTES_MAX};
 use crate::limits::NESTING_MAX;
 use crate::{Filter, Value};
 
@@ -75,18 +75,30 @@ fn condition(c: &Json, depth: usize) -> Result<Filter, ApiError> {
         return Ok(filter(inner, depth + 1)?.unwrap_or_else(|| Filter::Or(Vec::new()).not()));
     }
     if let Some(key) = o.get("is_empty").and_then(|f| f.get("key")).and_then(Json::as_str) {
-        return Ok(Filter::exists(key).not());
+        return Ok(Filter::exists(filterable(key)?).not());
     }
     if let Some(key) = o.get("is_null").and_then(|f| f.get("key")).and_then(Json::as_str) {
-        return Ok(Filter::eq(key, Value::Null));
+        return Ok(Filter::eq(filterable(key)?, Value::Null));
     }
     match o.get("key").and_then(Json::as_str) {
-        Some(key) => field_condition(key, o),
+        Some(key) => field_condition(filterable(key)?, o),
         None => {
             let what = o.keys().next().map_or("an empty object", String::as_str);
             Err(ApiError::unsupported(format!("filter condition {what:?}")))
         }
     }
+}
+
+/// A key filters can use (see `payload.rs`), else a 400 saying why.
+fn filterable(key: &str) -> Result<&str, ApiError> {
+    if is_filterable_path(key) {
+        return Ok(key);
+    }
+    Err(ApiError::bad_request(format!(
+        "payload key {:?} cannot be filtered on: keys are 1..={} bytes",
+        key.chars().take(40).collect::<String>(),
+        crate::limits::METADATA_KEY_BYTES_MAX
+    )))
 }
 
 fn field_condition(key: &str, o: &Map<String, Json>) -> Result<Filter, ApiError> {
@@ -129,9 +141,13 @@ fn operands(key: &str, vs: &[Json]) -> Result<Vec<Value>, ApiError> {
     vs.iter().map(|v| operand(key, v)).collect()
 }
 
-/// A match operand: a string, integer or boolean (as in Qdrant).
+/// A match operand: a string (at most `INDEXED_STRING_BYTES_MAX` bytes),
+/// integer or boolean (as in Qdrant).
 fn operand(key: &str, v: &Json) -> Result<Value, ApiError> {
     match v {
+        Json::String(s) if s.len() > INDEXED_STRING_BYTES_MAX => Err(ApiError::bad_request(format!(
+            "match on {key:?}: strings longer than {INDEXED_STRING_BYTES_MAX} bytes cannot be matched"
+        ))),
         Json::String(_) | Json::Bool(_) => Ok(scalar_value(v)),
         Json::Number(n) if n.is_i64() => Ok(scalar_value(v)),
         other => Err(ApiError::bad_request(format!("match on {key:?}: {other} is not a string, integer or boolean"))),

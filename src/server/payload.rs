@@ -1,24 +1,41 @@
 //! Qdrant payloads (any JSON object) stored as document metadata.
 //!
 //! The payload is kept verbatim in one reserved field, so it comes back
-//! exactly as written (nesting, integer vs float). Its scalar leaves are also
-//! stored as fields of their own, keyed by their path, so filters on payload
-//! keys become metadata filters that segments push down to zone maps:
-//! `{"city": {"name": "Oslo"}}` → `city.name = "Oslo"`; arrays of scalars
-//! become lists (a condition matches if any element does); objects inside
-//! arrays are keyed `key[].field`, as in Qdrant's path syntax. Empty arrays
-//! store nothing, so `is_empty` holds for them as for missing keys.
+//! exactly as written (nesting, integer vs float, any key). Its scalar leaves
+//! are also stored as fields of their own, keyed by their path, so filters on
+//! payload keys become metadata filters that segments push down to zone
+//! maps: `{"city": {"name": "Oslo"}}` → `city.name = "Oslo"`; arrays of
+//! scalars become lists (a condition matches if any element does); objects
+//! inside arrays are keyed `key[].field`, as in Qdrant's path syntax. Empty
+//! arrays store nothing, so `is_empty` holds for them as for missing keys.
+//!
+//! Limits, each refused with a clear error rather than answered wrongly:
+//! a path is filterable if it is 1..=`METADATA_KEY_BYTES_MAX` bytes (longer
+//! or empty paths are stored, not indexed, and filters on them get 400); a
+//! point has at most `METADATA_FIELDS_MAX - 1` filterable paths; strings
+//! longer than `INDEXED_STRING_BYTES_MAX` are indexed by a longer prefix, so
+//! they never equal a match operand (which may be at most that long) and
+//! still count as present and as "not among" an `except` list.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
 
 use super::error::ApiError;
-use crate::limits::NESTING_MAX;
+use crate::limits::{METADATA_FIELDS_MAX, METADATA_KEY_BYTES_MAX};
 use crate::Value;
 
 /// The metadata field that holds the verbatim payload.
 pub(crate) const RAW_FIELD: &str = "__payload__";
+
+/// Longest string a `match` operand may be, and the longest string indexed
+/// whole, in bytes.
+pub(crate) const INDEXED_STRING_BYTES_MAX: usize = 1024;
+
+/// Can filters name this path? (Whether `to_metadata` indexes it.)
+pub(crate) fn is_filterable_path(path: &str) -> bool {
+    !path.is_empty() && path.len() <= METADATA_KEY_BYTES_MAX && path != RAW_FIELD
+}
 
 /// Metadata for a payload: the verbatim JSON plus one field per leaf path.
 pub(crate) fn to_metadata(payload: Option<&Json>) -> Result<BTreeMap<String, Value>, ApiError> {
@@ -32,53 +49,67 @@ pub(crate) fn to_metadata(payload: Option<&Json>) -> Result<BTreeMap<String, Val
     }
     let mut leaves: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
     for (k, v) in obj {
-        flatten(k, v, false, 0, &mut leaves)?;
+        flatten(k, v, false, &mut leaves);
     }
     let mut meta: BTreeMap<String, Value> = leaves
         .into_iter()
-        .filter(|(_, (multi, vals))| !(*multi && vals.is_empty()))
+        .filter(|(path, (multi, vals))| is_filterable_path(path) && !(*multi && vals.is_empty()))
         .map(|(k, (multi, mut vals))| {
             let v = if multi || vals.len() != 1 { Value::List(vals) } else { vals.pop().expect("one value") };
             (k, v)
         })
         .collect();
+    if meta.len() >= METADATA_FIELDS_MAX {
+        return Err(ApiError::bad_request(format!(
+            "payload has {} filterable paths, limit {}",
+            meta.len(),
+            METADATA_FIELDS_MAX - 1
+        )));
+    }
     meta.insert(RAW_FIELD.to_owned(), Value::Str(Json::Object(obj.clone()).to_string()));
+    crate::validate::metadata(&meta).map_err(|e| {
+        let message = format!("payload too large: {e}");
+        ApiError::from(e).with_message(message)
+    })?;
     Ok(meta)
 }
 
 /// Collects the scalar leaves under `path`; `multi` once inside an array.
-fn flatten(
-    path: &str,
-    v: &Json,
-    multi: bool,
-    depth: usize,
-    out: &mut BTreeMap<String, (bool, Vec<Value>)>,
-) -> Result<(), ApiError> {
-    if depth > NESTING_MAX {
-        return Err(ApiError::bad_request(format!("payload nested deeper than {NESTING_MAX} at {path:?}")));
-    }
+/// (Depth is bounded by serde_json's recursion limit on the parsed body.)
+fn flatten(path: &str, v: &Json, multi: bool, out: &mut BTreeMap<String, (bool, Vec<Value>)>) {
     match v {
         Json::Object(m) => {
             for (k, x) in m {
-                flatten(&format!("{path}.{k}"), x, multi, depth + 1, out)?;
+                flatten(&format!("{path}.{k}"), x, multi, out);
             }
         }
         Json::Array(items) => {
             out.entry(path.to_owned()).or_default().0 = true;
             for x in items {
                 match x {
-                    Json::Object(_) => flatten(&format!("{path}[]"), x, true, depth + 1, out)?,
-                    _ => flatten(path, x, true, depth + 1, out)?,
+                    Json::Object(_) => flatten(&format!("{path}[]"), x, true, out),
+                    _ => flatten(path, x, true, out),
                 }
             }
         }
         scalar => {
             let slot = out.entry(path.to_owned()).or_default();
             slot.0 |= multi;
-            slot.1.push(scalar_value(scalar));
+            slot.1.push(indexed(scalar));
         }
     }
-    Ok(())
+}
+
+/// A scalar leaf as indexed: long strings by a prefix longer than any
+/// match operand.
+fn indexed(v: &Json) -> Value {
+    match v {
+        Json::String(s) if s.len() > INDEXED_STRING_BYTES_MAX => {
+            let cut = (INDEXED_STRING_BYTES_MAX + 1..=s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
+            Value::Str(s[..cut].to_owned())
+        }
+        other => scalar_value(other),
+    }
 }
 
 /// A JSON scalar as a metadata value (integers beyond i64 become floats).
@@ -195,6 +226,26 @@ mod tests {
         assert_eq!(meta["f[].g"], Value::List(vec!["x".into(), "y".into()]));
         assert_eq!(meta["s"], Value::List(vec!["one".into()]), "a one-element array stays a list");
         assert!(!meta.contains_key("h"), "empty arrays store nothing");
+    }
+
+    #[test]
+    fn odd_keys_and_long_strings_are_kept_verbatim_and_indexed_safely() {
+        let long = "é".repeat(3000);
+        let p = json!({"": 1, "k".repeat(300): 2, "a": {"": 3}, "t": long});
+        let meta = to_metadata(Some(&p)).unwrap();
+        assert_eq!(from_metadata(&meta), p, "every key comes back");
+        assert!(!meta.contains_key("") && !meta.keys().any(|k| k.len() > 256), "unfilterable paths are not indexed");
+        assert_eq!(meta["a."], Value::Int(3));
+        let Value::Str(t) = &meta["t"] else { panic!("t is a string") };
+        assert!(t.len() > INDEXED_STRING_BYTES_MAX && long.starts_with(t.as_str()), "a prefix longer than any operand");
+    }
+
+    #[test]
+    fn too_many_paths_or_bytes_are_refused() {
+        let many: Map<String, Json> = (0..METADATA_FIELDS_MAX).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert!(to_metadata(Some(&Json::Object(many))).is_err());
+        let huge = json!({"t": "x".repeat(crate::limits::METADATA_BYTES_MAX)});
+        assert!(to_metadata(Some(&huge)).unwrap_err().message.contains("payload too large"));
     }
 
     #[test]

@@ -1213,7 +1213,6 @@ class Workflow:
                 deep = {"k": deep}
             big = {
                 "a 700 kB string": {"text": "lorem ipsum " * 60_000},
-                "1,500 keys": {f"k{j}": j for j in range(1500)},
                 "objects nested 40 deep": {"deep": deep},
                 "a key path of 3 x 100 bytes": {"a" * 100: {"b" * 100: {"c" * 100: 1}}},
                 "a list of 5,000 numbers": {"nums": list(range(5000))},
@@ -1228,6 +1227,34 @@ class Workflow:
                 recs = c.retrieve(SCRATCH, ids=[pid], with_payload=True)
                 d = json_diff(recs[0].payload, payload) if recs else "point missing"
                 ck.check(d is None, f"payload with {what} comes back unchanged", (d or "")[:300])
+
+        # Qdrant itself (and its local mode) has no such limits.
+        with ck.section("edge cases: beyond Vego's documented payload limits (docs/SERVER.md): 400, nothing written"):
+            over_limits = not LOCAL_MODE
+            if over_limits and not c.collection_exists(SCRATCH):
+                c.create_collection(SCRATCH, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+            over = {} if not over_limits else {
+                "1,500 filterable paths (limit 1,023)": {f"k{j}": j for j in range(1500)},
+                "1.5 MB of payload (limit 1 MiB)": {"text": "x" * 1_500_000},
+            }
+            for j, (what, payload) in enumerate(over.items()):
+                pid = 300 + j
+                try:
+                    c.upsert(SCRATCH, points=[models.PointStruct(id=pid, vector=[1.0, 0.0, 0.0, 1.0], payload=payload)])
+                    ck.fail(f"payload with {what} accepted")
+                except UnexpectedResponse as e:
+                    ck.check(e.status_code == 400, f"payload with {what} refused with 400", f"HTTP {e.status_code}")
+                ck.check(c.retrieve(SCRATCH, ids=[pid]) == [], f"nothing written for the payload with {what}")
+            for what, flt in [] if not over_limits else [
+                ("a 300-byte key", F(must=[match("k" * 300, "a 300-byte key")])),
+                ("an empty key", F(must=[match("", "empty key")])),
+                ("a 2 kB match string", F(must=[match("text", "x" * 2000)])),
+            ]:
+                try:
+                    c.count(SCRATCH, count_filter=flt, exact=True)
+                    ck.fail(f"filter on {what} accepted (it could not be answered exactly)")
+                except UnexpectedResponse as e:
+                    ck.check(e.status_code == 400, f"filter on {what} refused with 400", f"HTTP {e.status_code}")
 
         with ck.section("edge cases: drop the scratch collection"):
             ck.check(c.delete_collection(SCRATCH) is True, "delete the scratch collection")
