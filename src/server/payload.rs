@@ -131,18 +131,8 @@ pub(crate) fn from_metadata(meta: &BTreeMap<String, Value>) -> Json {
             return v;
         }
     }
-    Json::Object(meta.iter().map(|(k, v)| (k.clone(), value_json(v))).collect::<Map<_, _>>())
-}
-
-fn value_json(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::Str(s) => Json::String(s.clone()),
-        Value::List(items) => Json::Array(items.iter().map(value_json).collect()),
-    }
+    // `Value` serializes untagged: exactly the JSON scalar or array.
+    Json::Object(meta.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Json::Null))).collect::<Map<_, _>>())
 }
 
 /// What `with_payload` selects: everything, nothing, or some top-level keys.
