@@ -132,7 +132,9 @@ pub(crate) fn from_metadata(meta: &BTreeMap<String, Value>) -> Json {
         }
     }
     // `Value` serializes untagged: exactly the JSON scalar or array.
-    Json::Object(meta.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Json::Null))).collect::<Map<_, _>>())
+    Json::Object(
+        meta.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Json::Null))).collect::<Map<_, _>>(),
+    )
 }
 
 /// What `with_payload` selects: everything, nothing, or some top-level keys.
