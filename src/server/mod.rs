@@ -1,4 +1,4 @@
-//! `vego serve`: an HTTP server over one [`Db`](crate::Db) that speaks the
+//! `vego serve`: an HTTP server over one [`Db`] that speaks the
 //! subset of [Qdrant's REST API](https://api.qdrant.tech/) that clients such
 //! as the Python `qdrant-client` use for collections, upserts, retrieval,
 //! deletes, filtered search, count and scroll. Existing Qdrant client code
