@@ -71,6 +71,15 @@ pub struct ServerSummary {
 }
 
 impl ServerSummary {
+    /// Counts what one load phase sent and how it was answered.
+    fn add_load(&mut self, l: &Load) {
+        self.requests += l.requests;
+        self.acked_upserts += l.acked_upserts;
+        self.acked_deletes += l.acked_deletes;
+        self.unknown += l.unknown;
+        self.bad_answers += l.bad_answers;
+    }
+
     /// Whether nothing was lost or corrupt and every answer was 2xx.
     pub fn clean(&self) -> bool {
         self.lost == 0 && self.corrupt == 0 && self.bad_answers == 0
@@ -742,11 +751,7 @@ pub fn run_with(
                 return summary;
             }
         };
-        summary.requests += l.requests;
-        summary.acked_upserts += l.acked_upserts;
-        summary.acked_deletes += l.acked_deletes;
-        summary.unknown += l.unknown;
-        summary.bad_answers += l.bad_answers;
+        summary.add_load(&l);
         let restart = Instant::now();
         server = match start(dir, child_cmd) {
             Ok(s) => s,
@@ -803,11 +808,7 @@ pub fn run_with(
             return summary;
         }
     };
-    summary.requests += l.requests;
-    summary.acked_upserts += l.acked_upserts;
-    summary.acked_deletes += l.acked_deletes;
-    summary.unknown += l.unknown;
-    summary.bad_answers += l.bad_answers;
+    summary.add_load(&l);
     match start(dir, child_cmd) {
         Ok(server) => {
             match verify(&server.client, seed, &mut model.lock(), next_id.load(Ordering::Relaxed), log) {
