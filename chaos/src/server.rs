@@ -388,6 +388,18 @@ struct Tally {
     failed: u64,
 }
 
+impl Tally {
+    /// Counts a request that got no answer; true if the client should stop
+    /// (the server is draining after SIGTERM: keep the first such error).
+    fn transport_failed(&mut self, e: String, draining: bool) -> bool {
+        self.failed += 1;
+        if draining {
+            self.first_error.get_or_insert(e);
+        }
+        draining
+    }
+}
+
 /// How a load phase ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -454,11 +466,7 @@ fn load(
                             }
                             Ok((status, text)) => bad(&mut tally, "upsert", status, &text),
                             Err(e) => {
-                                tally.failed += 1;
-                                if draining.load(Ordering::Relaxed) {
-                                    if tally.first_error.is_none() {
-                                        tally.first_error = Some(e);
-                                    }
+                                if tally.transport_failed(e, draining.load(Ordering::Relaxed)) {
                                     break;
                                 }
                             }
@@ -490,11 +498,7 @@ fn load(
                             }
                             Ok((status, text)) => bad(&mut tally, "delete", status, &text),
                             Err(e) => {
-                                tally.failed += 1;
-                                if draining.load(Ordering::Relaxed) {
-                                    if tally.first_error.is_none() {
-                                        tally.first_error = Some(e);
-                                    }
+                                if tally.transport_failed(e, draining.load(Ordering::Relaxed)) {
                                     break;
                                 }
                             }
@@ -510,11 +514,7 @@ fn load(
                             Ok((200, _)) => {}
                             Ok((status, text)) => bad(&mut tally, "query", status, &text),
                             Err(e) => {
-                                tally.failed += 1;
-                                if draining.load(Ordering::Relaxed) {
-                                    if tally.first_error.is_none() {
-                                        tally.first_error = Some(e);
-                                    }
+                                if tally.transport_failed(e, draining.load(Ordering::Relaxed)) {
                                     break;
                                 }
                             }
