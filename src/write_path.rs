@@ -121,51 +121,18 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
 /// Deletes `id`; returns whether it was live. A delete of a missing id writes
 /// nothing. With `expected`, the live version must match (0 = absent).
 pub(crate) fn delete(coll: &Arc<CollectionInner>, id: &str, expected: Option<u64>) -> Result<bool> {
-    coll.core.metrics.write.time(|| delete_untimed(coll, id, expected))
-}
-
-fn delete_untimed(coll: &Arc<CollectionInner>, id: &str, expected: Option<u64>) -> Result<bool> {
-    coll.check_live()?;
-    validate::doc_id(id)?;
-    let payload = wal_record::encode(coll.core.id, &[WalOp::Delete { id: id.to_owned() }]);
-    let (seq, t, wal, ticket) = {
-        let mut w = coll.db.write.lock();
-        coll.check_live()?;
-        coll.db.check_writable()?;
-        let t = coll.core.tables.load_full();
-        if let Some(expected) = expected {
-            let found = current_version(&t, id);
-            if found != expected {
-                return Err(Error::Conflict { id: id.to_owned(), expected, found });
-            }
-        }
-        if !t.latest(id).is_some_and(|l| l.live) {
-            return Ok(false);
-        }
-        let wal = w.wal.clone().ok_or(Error::Closed)?;
-        let seq = w.next_seq;
-        let ticket = wal.submit(seq, payload)?;
-        w.next_seq += 1;
-        apply_delete(&coll.core, &t, seq, id);
-        (seq, t, wal, ticket)
-    };
-    if let Err(e) = wal.wait(ticket, coll.core.config.durability) {
-        abort(coll, &t, seq, &[(id.to_owned(), -1)], &e);
-        return Err(e);
-    }
-    publish(coll, seq);
-    flush::maybe_freeze(coll);
-    Ok(true)
+    coll.core.metrics.write.time(|| delete_untimed(coll, &[id], expected)).map(|n| n == 1)
 }
 
 /// Deletes every live id of `ids` atomically under one sequence number (one
 /// WAL record); returns how many were live. Ids that are not live are
 /// skipped; if none is, nothing is written.
 pub(crate) fn delete_batch(coll: &Arc<CollectionInner>, ids: &[&str]) -> Result<u64> {
-    coll.core.metrics.write.time(|| delete_batch_untimed(coll, ids))
+    coll.core.metrics.write.time(|| delete_untimed(coll, ids, None))
 }
 
-fn delete_batch_untimed(coll: &Arc<CollectionInner>, ids: &[&str]) -> Result<u64> {
+/// With `expected`, each id's live version must match it (0 = absent).
+fn delete_untimed(coll: &Arc<CollectionInner>, ids: &[&str], expected: Option<u64>) -> Result<u64> {
     coll.check_live()?;
     if ids.len() > BATCH_DOCS_MAX {
         return Err(invalid(format!("batch of {} ids, limit {BATCH_DOCS_MAX}", ids.len())));
@@ -176,6 +143,14 @@ fn delete_batch_untimed(coll: &Arc<CollectionInner>, ids: &[&str]) -> Result<u64
         coll.check_live()?;
         coll.db.check_writable()?;
         let t = coll.core.tables.load_full();
+        if let Some(expected) = expected {
+            for id in ids {
+                let found = current_version(&t, id);
+                if found != expected {
+                    return Err(Error::Conflict { id: id.to_string(), expected, found });
+                }
+            }
+        }
         let mut seen = HashSet::with_capacity(ids.len());
         let live: Vec<String> = ids
             .iter()
