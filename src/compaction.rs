@@ -46,6 +46,7 @@ struct Kept {
 /// Merges every segment of the collection into one.
 pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<CompactionStats> {
     let _one_at_a_time = core.flush_lock.lock();
+    db.check_not_poisoned()?;
     let segments = core.tables.load().segments.clone();
     let mut stats = CompactionStats {
         segments_in: segments.len() as u64,

@@ -84,10 +84,17 @@ impl DbShared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if let Some(why) = self.poisoned.lock().as_ref() {
-            return Err(Error::Poisoned(why.clone()));
+        self.check_not_poisoned()
+    }
+
+    /// `Poisoned` once a WAL failure left the fate of a write unknown: from
+    /// then on nothing is written (no log record, no segment, no manifest
+    /// edit) until reopen, which recovers exactly what the log holds.
+    pub fn check_not_poisoned(&self) -> Result<()> {
+        match self.poisoned.lock().as_ref() {
+            Some(why) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     pub fn check_open(&self) -> Result<()> {

@@ -95,6 +95,7 @@ pub(crate) fn flush_frozen_core(db: &DbShared, core: &CollectionCore) -> Result<
 
 fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     db.visibility.wait_visible(f.max_seq);
+    db.check_not_poisoned()?;
     let (mem_rows, tombstones) = newest_versions(&f.mem);
     let mem = &f.mem;
     let input = SegmentIn {

@@ -77,22 +77,29 @@ impl Tables {
         }
     }
 
-    /// Undoes `supersede_below_active(id, seq)`.
-    pub fn unsupersede_below_active(&self, id: &str, seq: u64) {
-        for f in &self.frozen {
-            if f.mem.latest(id).is_some() {
-                f.mem.unsupersede(id, seq);
-                return;
+    /// Undoes, in the layers older than `mem`, the mark a failed write at
+    /// `from` left on the current version of `id`: that version is now
+    /// superseded at `to` (the next write of the id) or current again
+    /// (`u64::MAX`). Layers are found by identity, so this works on any
+    /// `Tables` value, however many freezes, flushes and merges happened
+    /// since the write started.
+    /// Returns false if `mem` is not one of these layers.
+    pub fn resupersede_below(&self, mem: &Arc<Memtable>, id: &str, from: u64, to: u64) -> bool {
+        let frozen_below = match self.frozen.iter().position(|f| Arc::ptr_eq(&f.mem, mem)) {
+            Some(i) => &self.frozen[i + 1..],
+            None if Arc::ptr_eq(&self.active, mem) => &self.frozen[..],
+            None => return false,
+        };
+        if let Some(f) = frozen_below.iter().find(|f| f.mem.latest(id).is_some()) {
+            f.mem.resupersede(id, from, to);
+            return true;
+        }
+        if let Some((s, e)) = self.segments.iter().find_map(|s| s.find(id).map(|e| (s, e))) {
+            if !s.is_tombstone(e) {
+                s.resupersede(e, from, to);
             }
         }
-        for s in &self.segments {
-            if let Some(e) = s.find(id) {
-                if !s.is_tombstone(e) {
-                    s.unsupersede(e, seq);
-                }
-                return;
-            }
-        }
+        true
     }
 
     /// The document `id` as a snapshot at `s` sees it.

@@ -78,15 +78,14 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
     coll.check_live()?;
     validate_docs(&coll.core, &docs)?;
     let payload = encode_checked(coll.core.id, &docs)?;
-    let ids: Vec<(String, bool)> = docs.iter().map(|d| (d.id.clone(), false)).collect();
-    let (seq, t, rows, wal, ticket, ids) = {
+    let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+    let (seq, t, rows, wal, ticket) = {
         let mut w = coll.db.write.lock();
         coll.check_live()?;
         coll.db.check_writable()?;
         let t = coll.core.tables.load_full();
-        let mut ids = ids;
-        for (id, was_live) in ids.iter_mut() {
-            *was_live = t.latest(id).is_some_and(|l| l.live);
+        for id in &ids {
+            let was_live = t.latest(id).is_some_and(|l| l.live);
             if let Precondition::Version(expected) = pre {
                 let found = current_version(&t, id);
                 if found != expected {
@@ -94,8 +93,8 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
                 }
             }
             match pre {
-                Precondition::Absent if *was_live => return Err(Error::AlreadyExists(id.clone())),
-                Precondition::Present if !*was_live => return Err(Error::NotFound(id.clone())),
+                Precondition::Absent if was_live => return Err(Error::AlreadyExists(id.clone())),
+                Precondition::Present if !was_live => return Err(Error::NotFound(id.clone())),
                 _ => {}
             }
         }
@@ -104,11 +103,10 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
         let ticket = wal.submit(seq, payload)?;
         w.next_seq += 1;
         let rows = apply_puts(&coll.core, &t, seq, docs);
-        (seq, t, rows, wal, ticket, ids)
+        (seq, t, rows, wal, ticket)
     };
     if let Err(e) = wal.wait(ticket, coll.core.config.durability) {
-        let deltas: Vec<(String, i64)> = ids.into_iter().map(|(id, was_live)| (id, !was_live as i64)).collect();
-        abort(coll, &t, seq, &deltas, &e);
+        abort(coll, &t, seq, &ids, &e);
         return Err(e);
     }
     let callback = coll.db.options.progress.as_ref().filter(|_| rows.len() as u64 >= Progress::STEP);
@@ -170,8 +168,7 @@ fn delete_untimed(coll: &Arc<CollectionInner>, ids: &[&str], expected: Option<u6
         (seq, t, wal, ticket, live)
     };
     if let Err(e) = wal.wait(ticket, coll.core.config.durability) {
-        let deltas: Vec<(String, i64)> = live.into_iter().map(|id| (id, -1)).collect();
-        abort(coll, &t, seq, &deltas, &e);
+        abort(coll, &t, seq, &live, &e);
         return Err(e);
     }
     publish(coll, seq);
@@ -207,8 +204,16 @@ fn encode_checked(collection_id: u64, docs: &[Document]) -> Result<Vec<u8>> {
     Ok(wal_record::encode_puts(collection_id, docs))
 }
 
-/// The write failed: hide the versions again and let later sequence numbers
-/// publish. `ids` pairs each id with the change the write made to the live count.
+/// The write failed: remove its versions again and let later sequence
+/// numbers publish. `old` is the layers the write applied to.
+///
+/// The undo runs under the write lock against the layers as they are *now*
+/// (and, for snapshots still pinning them, as they were): a flush or merge
+/// may have installed meanwhile, copying the write's "superseded" mark from
+/// the layer it was put on onto a new segment. Under the lock no install,
+/// freeze or write can interleave, and the live count is recomputed from
+/// what the id's newest version is before and after the undo (a later write
+/// of the same id may be in flight behind this one).
 ///
 /// `Error::Io` from the log means the failed write was rolled back (truncated
 /// and fsynced): the record is gone for good, so only this write fails and
@@ -216,14 +221,27 @@ fn encode_checked(collection_id: u64, docs: &[Document]) -> Result<Vec<u8>> {
 /// else (a failed fsync, a failed rollback) means the record may or may not
 /// survive a crash: poison the write path until reopen, never retrying an
 /// fsync as if the data were safe.
-fn abort(coll: &CollectionInner, t: &Tables, seq: u64, ids: &[(String, i64)], e: &Error) {
+fn abort(coll: &CollectionInner, old: &Tables, seq: u64, ids: &[String], e: &Error) {
     if !matches!(e, Error::Io { .. }) {
         coll.db.poison(format!("WAL write of seq {seq} failed: {e}"));
     }
-    for (id, delta) in ids {
-        t.active.undo(seq, id);
-        t.unsupersede_below_active(id, seq);
-        coll.core.live.fetch_sub(*delta, Ordering::Relaxed);
+    {
+        let _w = coll.db.write.lock();
+        let now = coll.core.tables.load_full();
+        for id in ids {
+            let was_live = now.latest(id).is_some_and(|l| l.live);
+            let Some(undone) = old.active.undo(seq, id) else { continue };
+            if undone.was_first {
+                let to = undone.next_seq.unwrap_or(u64::MAX);
+                // A flush waits for every seq of its memtable to finish, so
+                // the write's memtable is still one of the current layers.
+                let found = now.resupersede_below(&old.active, id, seq, to);
+                debug_assert!(found, "the memtable of an unfinished write was flushed");
+                old.resupersede_below(&old.active, id, seq, to);
+            }
+            let is_live = now.latest(id).is_some_and(|l| l.live);
+            coll.core.live.fetch_add(is_live as i64 - was_live as i64, Ordering::Relaxed);
+        }
     }
     coll.db.visibility.finish(seq);
 }

@@ -39,6 +39,15 @@ pub(crate) struct Memtable {
     dead_rows: AtomicU64,
 }
 
+/// What [`Memtable::undo`] removed, for the repair of older layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Undone {
+    /// The removed version was the oldest of its id in this memtable.
+    pub was_first: bool,
+    /// Seq of the version that followed it here, if any.
+    pub next_seq: Option<u64>,
+}
+
 /// Where an id stands, counting writes not yet visible (writers check this).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Latest {
@@ -122,17 +131,15 @@ impl Memtable {
         Some(Latest { seq: newest.seq, live: newest.row.is_some() })
     }
 
-    /// Undoes `supersede(id, seq)`.
-    pub fn unsupersede(&self, id: &str, seq: u64) {
+    /// Moves the mark a newer layer's write left on the current version of
+    /// `id` from `from` to `to` (`u64::MAX`: current again), if it is still
+    /// `from`: the undo of a failed write that superseded it.
+    pub fn resupersede(&self, id: &str, from: u64, to: u64) {
         let Some(entry) = self.chains.get(id) else { return };
         let chain = entry.value().lock();
         if let Some(row) = chain.newest().and_then(|n| n.row) {
-            let _ = self.rows[row as usize].superseded_at.compare_exchange(
-                seq,
-                u64::MAX,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let _ =
+                self.rows[row as usize].superseded_at.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 
@@ -148,19 +155,24 @@ impl Memtable {
 
     /// Removes the version written at `seq` (a write whose WAL record failed).
     /// Only ever called for invisible versions, so no reader can notice.
-    pub fn undo(&self, seq: u64, id: &str) {
-        let Some(entry) = self.chains.get(id) else { return };
+    /// Returns `None` if there was no such version, else what the caller must
+    /// repair in older layers: if the removed version was the first of `id`
+    /// here, it had superseded the current version below, which must now be
+    /// superseded by the next version (its seq) or by nothing (`None`).
+    pub fn undo(&self, seq: u64, id: &str) -> Option<Undone> {
+        let entry = self.chains.get(id)?;
         let mut chain = entry.value().lock();
-        let Some((removed, prev, next)) = chain.remove(seq) else { return };
+        let (removed, prev, next) = chain.remove(seq)?;
         self.dead_rows.fetch_add(1, Ordering::SeqCst);
+        let next_seq = next.map(|n| n.seq);
         if let Some(prev_row) = prev.and_then(|p| p.row) {
-            let until = next.map_or(u64::MAX, |n| n.seq);
-            self.rows[prev_row as usize].superseded_at.store(until, Ordering::Release);
+            self.rows[prev_row as usize].superseded_at.store(next_seq.unwrap_or(u64::MAX), Ordering::Release);
         }
         if let Some(row) = removed.row {
             // The row stays allocated (rows are append-only) but can never be visible.
             self.rows[row as usize].superseded_at.store(0, Ordering::Release);
         }
+        Some(Undone { was_first: prev.is_none(), next_seq })
     }
 
     /// Links the row's vector into the graph; it must not be published before this returns.

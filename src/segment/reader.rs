@@ -358,9 +358,10 @@ impl Segment {
         self.superseded_at[row as usize].fetch_min(seq, Ordering::AcqRel);
     }
 
-    /// Undoes `supersede(row, seq)` (a write that failed).
-    pub fn unsupersede(&self, row: u32, seq: u64) {
-        let _ = self.superseded_at[row as usize].compare_exchange(seq, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+    /// Moves `row`'s mark from `from` to `to` (`u64::MAX`: current again)
+    /// if it is still `from`: the undo of a failed write that superseded it.
+    pub fn resupersede(&self, row: u32, from: u64, to: u64) {
+        let _ = self.superseded_at[row as usize].compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The manifest no longer names this file: delete it once unused.

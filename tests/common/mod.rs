@@ -171,3 +171,4 @@ pub fn minilm(base: usize, queries: usize) -> Option<(Vectors, Vectors)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/minilm-dev");
     Some((read_npy_f16(&dir.join("base.f16.npy"), base)?, read_npy_f16(&dir.join("query.f16.npy"), queries)?))
 }
+pub mod gate;

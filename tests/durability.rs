@@ -1,0 +1,187 @@
+//! Durability holes that need a fault lined up with background work: each
+//! test stops a storage call at a gate so the interleaving is certain.
+
+mod common;
+
+use std::sync::Arc;
+use std::thread;
+
+use common::gate::{Call, GateFs, Then};
+use vego::{Collection, Db, Document, Durability, Error, Options};
+
+const DIM: usize = 4;
+const WAL: &str = "/wal/";
+const SEGMENT_TMP: &str = ".vseg.tmp";
+
+fn vector(key: u64) -> Vec<f32> {
+    common::vector(key, DIM)
+}
+
+fn open(dir: &std::path::Path, fs: &GateFs) -> (Db, Collection) {
+    let opts = Options::default().dimension(DIM).durability(Durability::Sync).storage(Arc::new(fs.clone()));
+    let db = Db::open(dir, opts).unwrap();
+    let c = db.collection("c").unwrap();
+    (db, c)
+}
+
+/// Every document `expected` names is found by `get`, by an exact-distance
+/// search for its own vector, and exactly once in a search for everything;
+/// `len` agrees.
+fn assert_state(c: &Collection, expected: &[(&str, u64)], when: &str) {
+    for (id, key) in expected {
+        let d = c.get(id).unwrap().unwrap_or_else(|| panic!("{when}: get({id}) is None"));
+        assert_eq!(d.vector, vector(*key), "{when}: get({id}) returned another version");
+        let hits = c.search(&vector(*key), 1).unwrap();
+        assert_eq!(hits.first().map(|h| h.id.as_str()), Some(*id), "{when}: search cannot find {id}");
+    }
+    let all = c.search(&vector(0), expected.len() + 5).unwrap();
+    let mut ids: Vec<&str> = all.iter().map(|h| h.id.as_str()).collect();
+    ids.sort();
+    let mut want: Vec<&str> = expected.iter().map(|(id, _)| *id).collect();
+    want.sort();
+    assert_eq!(ids, want, "{when}: search over everything (duplicates or missing ids)");
+    assert_eq!(c.len(), expected.len(), "{when}: len()");
+    assert_eq!(c.snapshot().len(), expected.len(), "{when}: snapshot len()");
+}
+
+/// Defect: the undo of a write whose WAL append failed ran against the
+/// layers the write saw when it started. A flush that installed its segment
+/// in between had already copied the write's "superseded" mark from the
+/// frozen memtable onto the segment, so the older, acknowledged version
+/// stayed hidden from search and `len` (though `get` found it), and the
+/// next `compact()` dropped it for good.
+#[test]
+fn failed_write_during_flush_install_keeps_the_acknowledged_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = GateFs::new();
+    let (db, c) = open(dir.path(), &fs);
+    let docs: Vec<(String, u64)> = (0..10).map(|i| (format!("d{i}"), i + 1)).collect();
+    for (id, key) in &docs {
+        c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
+    }
+    let expected: Vec<(&str, u64)> = docs.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+
+    // The flush stops while writing its segment: d5 v1 is in a frozen memtable.
+    fs.arm(Call::Append, SEGMENT_TMP, Then::Proceed);
+    let flusher = thread::spawn({
+        let c = c.clone();
+        move || c.flush()
+    });
+    fs.wait_reached(SEGMENT_TMP);
+    // The update of d5 supersedes the frozen row, then its WAL append stops.
+    fs.arm(Call::Append, WAL, Then::FailNoSpace);
+    let writer = thread::spawn({
+        let c = c.clone();
+        move || c.upsert(Document::new("d5", vector(99)))
+    });
+    fs.wait_reached(WAL);
+    // The flush installs its segment while the write is still in flight…
+    fs.release(SEGMENT_TMP);
+    flusher.join().unwrap().unwrap();
+    // …then the append fails.
+    fs.release(WAL);
+    assert!(matches!(writer.join().unwrap(), Err(Error::Io { .. })), "the failed write reports Io");
+
+    assert_state(&c, &expected, "after the failed write");
+    c.compact().unwrap();
+    assert_state(&c, &expected, "after compact");
+    drop(c);
+    db.close().unwrap();
+    let (db, c) = open(dir.path(), &fs);
+    assert_state(&c, &expected, "after reopen");
+    db.close().unwrap();
+}
+
+/// Defect: when a second write of the same id succeeded behind a failed
+/// one, the undo of the failed write cleared the older layer's mark
+/// entirely, so both the segment's old version and the new one were
+/// visible: the document was returned twice.
+#[test]
+fn failed_write_followed_by_a_successful_one_returns_the_document_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = GateFs::new();
+    let (db, c) = open(dir.path(), &fs);
+    let docs: Vec<(String, u64)> = (0..10).map(|i| (format!("d{i}"), i + 1)).collect();
+    for (id, key) in &docs {
+        c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
+    }
+    c.flush().unwrap(); // d5 v1 now lives in a segment
+
+    fs.arm(Call::Append, WAL, Then::FailNoSpace);
+    let failing = thread::spawn({
+        let c = c.clone();
+        move || c.upsert(Document::new("d5", vector(98)))
+    });
+    fs.wait_reached(WAL);
+    // A second write of d5 (with a new id, so `len` shows when it applied)
+    // queues behind the stopped one and goes into the next WAL batch.
+    let succeeding = thread::spawn({
+        let c = c.clone();
+        move || c.upsert_batch(vec![Document::new("d5", vector(99)), Document::new("new", vector(100))])
+    });
+    while c.len() != 11 {
+        thread::yield_now();
+    }
+    fs.release(WAL);
+    assert!(matches!(failing.join().unwrap(), Err(Error::Io { .. })));
+    succeeding.join().unwrap().unwrap();
+
+    let mut expected: Vec<(&str, u64)> =
+        docs.iter().map(|(id, k)| (id.as_str(), if id == "d5" { 99 } else { *k })).collect();
+    expected.push(("new", 100));
+    assert_state(&c, &expected, "after the failed and the successful write");
+    c.compact().unwrap();
+    assert_state(&c, &expected, "after compact");
+    drop(c);
+    db.close().unwrap();
+    let (db, c) = open(dir.path(), &fs);
+    assert_state(&c, &expected, "after reopen");
+    db.close().unwrap();
+}
+
+/// Defect: the same hole after a failed WAL fsync — and `compact()` still
+/// ran on the poisoned database, dropping the hidden version for good. Now
+/// the undo is right, and flush and compaction refuse to write once the
+/// write path is poisoned.
+#[test]
+fn failed_fsync_during_flush_install_keeps_the_acknowledged_version_and_poisons_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = GateFs::new();
+    let (db, c) = open(dir.path(), &fs);
+    let docs: Vec<(String, u64)> = (0..10).map(|i| (format!("d{i}"), i + 1)).collect();
+    for (id, key) in &docs {
+        c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
+    }
+    let expected: Vec<(&str, u64)> = docs.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+
+    fs.arm(Call::Append, SEGMENT_TMP, Then::Proceed);
+    let flusher = thread::spawn({
+        let c = c.clone();
+        move || c.flush()
+    });
+    fs.wait_reached(SEGMENT_TMP);
+    fs.arm(Call::Sync, WAL, Then::FailEio);
+    let writer = thread::spawn({
+        let c = c.clone();
+        move || c.upsert(Document::new("d5", vector(99)))
+    });
+    fs.wait_reached(WAL);
+    fs.release(SEGMENT_TMP);
+    flusher.join().unwrap().unwrap();
+    fs.release(WAL);
+    assert!(matches!(writer.join().unwrap(), Err(Error::Poisoned(_))), "a failed fsync poisons");
+
+    assert_state(&c, &expected, "after the failed fsync");
+    assert!(matches!(c.compact(), Err(Error::Poisoned(_))), "no compaction on a poisoned database");
+    assert!(matches!(c.flush(), Err(Error::Poisoned(_))), "no flush on a poisoned database");
+    assert_state(&c, &expected, "after the refused compaction");
+    drop(c);
+    let _ = db.close();
+    // The failed write is there whole or not at all; nothing else changed.
+    let (db, c) = open(dir.path(), &fs);
+    let d5 = c.get("d5").unwrap().expect("d5 survives").vector;
+    let key5 = if d5 == vector(99) { 99 } else { 6 };
+    let after: Vec<(&str, u64)> = expected.iter().map(|&(id, k)| (id, if id == "d5" { key5 } else { k })).collect();
+    assert_state(&c, &after, "after reopen");
+    db.close().unwrap();
+}
