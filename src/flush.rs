@@ -96,6 +96,11 @@ pub(crate) fn flush_frozen_core(db: &DbShared, core: &CollectionCore) -> Result<
 fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     db.visibility.wait_visible(f.max_seq);
     db.check_not_poisoned()?;
+    // The segment makes this memtable's writes durable; every earlier write
+    // of the shared log (other collections' too) must be durable first, or
+    // a power loss could keep these and lose those: not a prefix. Cheap
+    // under `Durability::Sync` (nothing is unsynced).
+    sync_wal(db)?;
     let (mem_rows, tombstones) = newest_versions(&f.mem);
     let mem = &f.mem;
     let input = SegmentIn {
@@ -235,6 +240,13 @@ fn install(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, 
     let mut segments = vec![seg];
     segments.extend(t.segments.iter().cloned());
     core.tables.store(Arc::new(Tables { active: t.active.clone(), frozen, segments }));
+}
+
+/// Makes every WAL record submitted so far durable. A failed fsync
+/// poisons the write path, as in the write path itself.
+fn sync_wal(db: &DbShared) -> Result<()> {
+    let Some(wal) = db.write.lock().wal.clone() else { return Ok(()) };
+    wal.sync().inspect_err(|e| db.poison(format!("WAL fsync before a flush failed: {e}")))
 }
 
 /// Deletes WAL files whose every record is in a segment (or belongs to a

@@ -73,3 +73,43 @@ fn failed_manifest_directory_fsync_during_flush_keeps_the_database_openable() {
     assert_eq!(workload::read_back(&c, &ids).unwrap().0, model);
     db.close().unwrap();
 }
+
+/// Defect (issue 12, 3): under `Durability::None` and `Periodic`, a flush made
+/// one collection's rows durable (segment + manifest) without first syncing
+/// the shared WAL, so after a power loss collection `a` lost all its earlier
+/// writes while `b`'s later ones survived — a state no prefix of the history
+/// explains. A flush now syncs the WAL up to its seq first.
+#[test]
+fn flush_in_a_weak_durability_mode_makes_earlier_writes_of_other_collections_durable_first() {
+    use vego::{Db, Document, Durability, Options};
+    for mode in [Durability::None, Durability::Periodic(std::time::Duration::from_secs(3600))] {
+        for seed in 0..6 {
+            let dir = tempfile::tempdir().unwrap();
+            let sim = SimFs::new(dir.path(), seed).unwrap();
+            let opts = |storage: Arc<dyn vego::storage::Storage>| {
+                Options::default().dimension(workload::DIM).durability(mode).wal_file_bytes(1 << 20).storage(storage)
+            };
+            let db = Db::open(dir.path(), opts(sim.clone())).unwrap();
+            let (a, b) = (db.collection("a").unwrap(), db.collection("b").unwrap());
+            for i in 0..100u64 {
+                a.upsert(Document::new(format!("a{i}"), workload::vector(i))).unwrap();
+            }
+            for chunk in 0..10u64 {
+                let docs =
+                    (0..100).map(|j| Document::new(format!("b{}", chunk * 100 + j), workload::vector(j))).collect();
+                b.upsert_batch(docs).unwrap();
+            }
+            b.flush().unwrap();
+            sim.crash();
+            drop((a, b));
+            drop(db);
+            sim.materialize(seed).unwrap();
+            let db = Db::open(dir.path(), opts(Arc::new(StdStorage))).unwrap();
+            let (a, b) = (db.collection("a").unwrap(), db.collection("b").unwrap());
+            let (a_n, b_n) = (a.len(), b.len());
+            assert_eq!(b_n, 1000, "{mode:?} seed {seed}: the flushed collection is durable");
+            assert_eq!(a_n, 100, "{mode:?} seed {seed}: b's flush survived but a's earlier writes did not");
+            db.close().unwrap();
+        }
+    }
+}
