@@ -135,7 +135,17 @@ fn copy_wal_prefix(src: &Path, dest: &Path, max_seq: u64) -> Result<(u64, u64, u
     for (i, &number) in numbers.iter().enumerate() {
         let name = vego_wal::file_name(number);
         let path = src.join(&name);
-        let data = fs::read(&path).map_err(io_err(&path))?;
+        let mut data = match fs::read(&path) {
+            // The log writer deletes covered files oldest first (a trim
+            // asked for by an earlier checkpoint): one gone before any was
+            // copied held only records that segments already have.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && files == 0 => continue,
+            other => other.map_err(io_err(&path))?,
+        };
+        // Only the part the next file's header counts is the log.
+        if let Some(len) = vego_wal::counted_len(src, number)? {
+            data.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        }
         let is_last = i + 1 == numbers.len();
         let (keep, kept_records, complete) = wal_prefix(&path, &data, max_seq, is_last)?;
         write_new(&dest.join(&name), &data[..keep])?;

@@ -118,12 +118,15 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     };
     let (seg, entry) = write_segment(db, core, &input)?;
     let (file_id, path) = (entry.file_id, seg.path().to_path_buf());
+    // Once this edit is durable, every record up to here is in a segment.
+    let covered = covered_seq(db, Some(&f.mem));
     let edit = db.manifest.edit(|s| {
         let c = s.collections.get_mut(&core.name).filter(|c| c.id == core.id);
         let Some(c) = c else { return Err(vego_manifest::Error::Rejected("collection dropped".into())) };
         c.segments.insert(0, entry.clone());
         c.flushed_seq = c.flushed_seq.max(f.max_seq);
         s.last_seq = s.last_seq.max(f.max_seq);
+        s.wal_checkpoint_seq = s.wal_checkpoint_seq.max(covered);
         s.next_file_id = s.next_file_id.max(file_id + 1);
         Ok(())
     });
@@ -250,18 +253,28 @@ fn sync_wal(db: &DbShared) -> Result<()> {
 }
 
 /// Deletes WAL files whose every record is in a segment (or belongs to a
-/// dropped collection).
+/// dropped collection); the log rotates away from an active file that is
+/// covered too, so the WAL holds only what the memtables hold.
 pub(crate) fn checkpoint_wal(db: &DbShared) -> Result<()> {
-    let (seq, wal) = {
-        let w = db.write.lock();
-        let Some(wal) = w.wal.clone() else { return Ok(()) };
-        let unflushed = db.cores.read().values().filter_map(|c| oldest_unflushed(c)).min();
-        (unflushed.map_or(w.next_seq - 1, |s| s - 1), wal)
-    };
-    wal.checkpoint(seq)
+    let Some(wal) = db.write.lock().wal.clone() else { return Ok(()) };
+    wal.checkpoint(covered_seq(db, None))
 }
 
-fn oldest_unflushed(core: &CollectionCore) -> Option<u64> {
+/// The highest seq such that every record at or below it is in a segment:
+/// one below the oldest write still only in a memtable (`flushing`, whose
+/// segment is being recorded, counts as flushed). A lower bound whenever
+/// it is computed: seqs only grow and memtables only leave.
+fn covered_seq(db: &DbShared, flushing: Option<&Arc<Memtable>>) -> u64 {
+    let w = db.write.lock();
+    let unflushed = db.cores.read().values().filter_map(|c| oldest_unflushed(c, flushing)).min();
+    unflushed.map_or(w.next_seq - 1, |s| s - 1)
+}
+
+fn oldest_unflushed(core: &CollectionCore, flushing: Option<&Arc<Memtable>>) -> Option<u64> {
     let t = core.tables.load();
-    std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem)).filter_map(|m| m.min_seq()).min()
+    std::iter::once(&t.active)
+        .chain(t.frozen.iter().map(|f| &f.mem))
+        .filter(|m| flushing.is_none_or(|x| !Arc::ptr_eq(x, m)))
+        .filter_map(|m| m.min_seq())
+        .min()
 }

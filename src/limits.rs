@@ -25,6 +25,9 @@ pub const NESTING_MAX: usize = 32;
 pub const BATCH_DOCS_MAX: usize = 100_000;
 /// Largest encoded batch (one WAL record), in bytes; the WAL's own record limit.
 pub const BATCH_BYTES_MAX: usize = 64 << 20;
+/// Most entries (documents + tombstones) in one segment: rows are numbered
+/// with `u32` (graph node ids, row sets).
+pub const SEGMENT_ENTRIES_MAX: u64 = u32::MAX as u64;
 /// Smallest memtable.
 pub const MEMTABLE_BYTES_MIN: u64 = 1 << 20;
 /// Memtable size when none is set and no expected size is known.

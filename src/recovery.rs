@@ -50,14 +50,25 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
         by_id.insert(e.id, Arc::new(CollectionCore::new(name.clone(), e.id, config, seg_dir.clone(), segments)));
     }
     let flushed: HashMap<u64, u64> = state.collections.values().map(|e| (e.id, e.flushed_seq)).collect();
-    let from_seq = flushed.values().copied().min().unwrap_or(0).min(state.wal_checkpoint_seq) + 1;
+    // Records at or below the checkpoint are in segments (or belong to
+    // dropped collections); so are each collection's records at or below
+    // its flushed seq.
+    let from_seq = flushed.values().copied().min().unwrap_or(0).max(state.wal_checkpoint_seq) + 1;
+    last_seq = last_seq.max(state.wal_checkpoint_seq);
     let wal_dir = dir.join(WAL_DIR);
     io.fs.create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
     let wal_opts = wal_glue::wal_options(opts.defaults.durability, opts.wal_file_bytes);
     let mode = wal_opts.sync;
     let mut pending_rows: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut applied = 0u64;
     let visit = |seq: u64, payload: &[u8]| -> Result<()> {
         last_seq = last_seq.max(seq);
+        // Cheap skip of what needs no decoding: dropped or flushed collections.
+        if let Some(cid) = wal_record::peek_collection_id(payload) {
+            if flushed.get(&cid).is_none_or(|&f| seq <= f) {
+                return Ok(());
+            }
+        }
         let batch = wal_record::decode(payload).map_err(|e| Error::Corruption {
             file: wal_dir.clone(),
             offset: e.offset as u64,
@@ -69,6 +80,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
         if seq <= flushed[&batch.collection_id] {
             return Ok(()); // already in a segment
         }
+        applied += 1;
         let t = core.tables.load();
         let mut puts = Vec::new();
         for op in batch.ops {
@@ -83,7 +95,9 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
         }
         Ok(())
     };
-    let (wal, report) = Wal::open_with_fs(&wal_dir, wal_opts, io.fs.clone(), from_seq, visit)?;
+    let (wal, mut report) = Wal::open_with_fs(&wal_dir, wal_opts, io.fs.clone(), from_seq, visit)?;
+    // What was applied to memtables, not what the log visited.
+    report.replayed = applied;
     for (cid, rows) in &pending_rows {
         index_rows(&by_id[cid].tables.load().active, rows, &crate::progress::Reporter::silent());
     }

@@ -78,6 +78,16 @@ pub(crate) fn put_len(doc: &Document) -> usize {
 }
 
 /// Decodes a payload; any malformed byte is an error, never a panic.
+/// The collection a payload belongs to, read from its first bytes without
+/// decoding the ops (recovery skips records of dropped or flushed
+/// collections this way); `None` if the bytes are too short or of an
+/// unknown payload format — the full decode then reports why.
+pub(crate) fn peek_collection_id(bytes: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(bytes);
+    (r.u8().ok()? == PAYLOAD_FORMAT).then_some(())?;
+    r.u64().ok()
+}
+
 pub(crate) fn decode(bytes: &[u8]) -> Result<WalBatch, DecodeError> {
     let mut r = Reader::new(bytes);
     let format = r.u8()?;

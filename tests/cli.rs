@@ -156,9 +156,21 @@ fn jsonl_session_import_search_get_delete_stats_compact_backup_restore() {
     assert!(bad_parts.iter().any(|x| x["name"] == "vectors"), "{bad_parts:?}");
 
     // A truncated WAL and garbage are reported, never a crash.
+    // (After the clean close the log holds only its header: append one
+    // record by hand, framed as FORMAT.md says, to have something to tear.)
     let wal = file_in(&dbp.join("wal"), |n| n.ends_with(".wal"));
-    let bytes = std::fs::read(&wal).unwrap();
-    let torn = tmp.path().join("00000000000000000001.wal");
+    let mut bytes = std::fs::read(&wal).unwrap()[..32].to_vec();
+    let mut record = vec![0u8; 32];
+    let payload = b"a payload of some forty bytes, for tests";
+    record[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    record[8] = 1;
+    record[16..24].copy_from_slice(&1u64.to_le_bytes());
+    record[24..32].copy_from_slice(&32u64.to_le_bytes());
+    record.extend_from_slice(payload);
+    let crc = crc32c::crc32c(&record[4..]);
+    record[..4].copy_from_slice(&crc.to_le_bytes());
+    bytes.extend_from_slice(&record);
+    let torn = tmp.path().join(wal.file_name().unwrap());
     std::fs::write(&torn, &bytes[..bytes.len() - 10]).unwrap();
     let r = fails(&["inspect", p(&torn).as_str()], "damaged");
     assert!(r.stdout.contains("torn tail"), "{}", r.stdout);

@@ -106,6 +106,10 @@ fn failed_write_followed_by_a_successful_one_returns_the_document_once() {
         c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
     }
     c.flush().unwrap(); // d5 v1 now lives in a segment
+                        // The flush's checkpoint asked the log writer to trim the covered log
+                        // file (a rotation, which appends to a new file); a write after it
+                        // returns once that is done or moot, so the gate below stops the write.
+    c.insert(Document::new("warm", vector(50))).unwrap();
 
     fs.arm(Call::Append, WAL, Then::FailNoSpace);
     let failing = thread::spawn({
@@ -119,7 +123,7 @@ fn failed_write_followed_by_a_successful_one_returns_the_document_once() {
         let c = c.clone();
         move || c.upsert_batch(vec![Document::new("d5", vector(99)), Document::new("new", vector(100))])
     });
-    while c.len() != 11 {
+    while c.len() != 12 {
         thread::yield_now();
     }
     fs.release(WAL);
@@ -129,6 +133,7 @@ fn failed_write_followed_by_a_successful_one_returns_the_document_once() {
     let mut expected: Vec<(&str, u64)> =
         docs.iter().map(|(id, k)| (id.as_str(), if id == "d5" { 99 } else { *k })).collect();
     expected.push(("new", 100));
+    expected.push(("warm", 50));
     assert_state(&c, &expected, "after the failed and the successful write");
     c.compact().unwrap();
     assert_state(&c, &expected, "after compact");
@@ -184,4 +189,80 @@ fn failed_fsync_during_flush_install_keeps_the_acknowledged_version_and_poisons_
     let after: Vec<(&str, u64)> = expected.iter().map(|&(id, k)| (id, if id == "d5" { key5 } else { k })).collect();
     assert_state(&c, &after, "after reopen");
     db.close().unwrap();
+}
+
+fn wal_files(dir: &std::path::Path) -> Vec<u64> {
+    let mut v: Vec<u64> =
+        std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).collect();
+    v.sort();
+    v
+}
+
+/// Defect (issue 12, 6): the WAL checkpoint was never recorded in the
+/// manifest and the active log file was never trimmed: after a flush the
+/// log still held every flushed record, every one was decoded again at
+/// open and counted as replayed. Now a flush records the checkpoint, the
+/// log rotates away from a covered active file and deletes it, and open
+/// replays nothing that is in a segment.
+#[test]
+fn flushed_records_are_neither_kept_in_the_wal_nor_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = GateFs::new();
+    let (db, c) = open(dir.path(), &fs);
+    for b in 0..10u64 {
+        c.insert_batch((0..100).map(|i| Document::new(format!("d{b}-{i}"), vector(b * 100 + i))).collect()).unwrap();
+    }
+    db.flush().unwrap();
+    c.insert(Document::new("late", vector(7))).unwrap();
+    // Closing flushes `late` too and waits for the log writer.
+    drop(c);
+    db.close().unwrap();
+    assert_eq!(wal_files(dir.path()), vec![32], "one empty log file (its header) is all that is left");
+    let (db, c) = open(dir.path(), &fs);
+    assert_eq!(db.recovery().replayed, 0, "nothing flushed is replayed");
+    assert_eq!(db.recovery().records, 0);
+    assert_eq!(c.len(), 1001);
+    db.close().unwrap();
+}
+
+/// Defect (issue 12, 8): a segment header claiming 2^40 rows, with a valid
+/// checksum, made open allocate 8 TiB and abort the process before any size
+/// check ran. Every count read from disk is now checked against the file
+/// and a named limit first: open reports `Corruption` naming the file.
+#[test]
+fn segment_header_claiming_a_huge_row_count_is_corruption_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = GateFs::new();
+    let (db, c) = open(dir.path(), &fs);
+    c.insert_batch((0..20).map(|i| Document::new(format!("d{i}"), vector(i))).collect()).unwrap();
+    drop(c);
+    db.close().unwrap();
+    let seg = std::fs::read_dir(dir.path().join("segments")).unwrap().next().unwrap().unwrap().path();
+    for (rows, tombstones) in [(1u64 << 40, 0u64), (20, 1 << 40), (u64::MAX, 1), (21, 0)] {
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes[24..32].copy_from_slice(&rows.to_le_bytes());
+        bytes[32..40].copy_from_slice(&tombstones.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+        let copy = tempfile::tempdir().unwrap();
+        copy_tree(dir.path(), copy.path());
+        std::fs::write(copy.path().join("segments").join(seg.file_name().unwrap()), &bytes).unwrap();
+        match Db::open(copy.path(), Options::default()) {
+            Err(Error::Corruption { file, .. }) => assert_eq!(file.file_name(), seg.file_name(), "{rows} rows"),
+            other => panic!("{rows} rows, {tombstones} tombstones: expected corruption, got {other:?}"),
+        }
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
 }

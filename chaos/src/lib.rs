@@ -10,7 +10,7 @@
 //!   compares it with the model.
 //! * [`simfs`] — a simulated disk behind Vego's storage trait: it knows
 //!   which writes and directory entries an fsync made durable, simulates
-//!   power loss (dropping, tearing and garbling what was not) and injects
+//!   power loss (dropping, tearing and zeroing what was not) and injects
 //!   I/O faults.
 //! * [`powerloss`] — the `powerloss` mode: cut the power at a random storage
 //!   call, pick a post-crash disk state, reopen, compare with the model.

@@ -38,7 +38,7 @@ enum Mode {
     /// SIGKILL a writer process at random moments; reopen and compare with the model.
     Kill(Run),
     /// Simulate power losses at random storage calls (unsynced writes dropped,
-    /// torn or garbled; unsynced directory operations kept or lost); reopen
+    /// torn or zeroed; unsynced directory operations kept or lost); reopen
     /// and compare with the model.
     Powerloss(Run),
     /// Inject I/O faults (EIO on write / fsync / directory fsync / rename,

@@ -1,7 +1,7 @@
 //! The `powerloss` mode: run the workload on a [`SimFs`], cut the power at a
 //! random storage call (during a write, a flush, a compaction, a WAL
 //! rotation or checkpoint, or the recovery of the previous crash), pick a
-//! post-crash disk state (unsynced data dropped, torn or garbled; unsynced
+//! post-crash disk state (unsynced data dropped, torn or zeroed; unsynced
 //! directory operations kept or lost), reopen, and compare with the model:
 //! every acknowledged operation must be there, the interrupted one whole or
 //! not at all, and nothing else.

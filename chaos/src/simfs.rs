@@ -23,9 +23,14 @@
 //!   not, and a subdirectory whose creation did not persist loses everything
 //!   in it);
 //! * each file keeps its durable bytes plus a prefix of its pending writes,
-//!   the next write possibly torn (a prefix of it), and, sometimes, one block
-//!   of the unsynced range replaced by zeros or garbage (the file size
-//!   persisted before that block's data: reordered writes).
+//!   the next write possibly torn (a prefix of it), and, sometimes, one
+//!   512-byte block of the unsynced range read back as zeros (the file size
+//!   persisted before that block's data: reordered writes). Zeros, not
+//!   garbage: every file Vego writes is append-only, and journaling file
+//!   systems (ext4 `data=ordered`, the default; XFS; btrfs; ZFS) never expose
+//!   stale bytes in an appended range — an unwritten block reads as zeros.
+//!   That is what lets the WAL tell a torn write from a damaged record
+//!   (`docs/DURABILITY.md`, media assumptions).
 //!
 //! A failed fsync (injected) models the Linux behaviour behind PostgreSQL's
 //! "fsyncgate": part of the pending writes may have reached the disk, the
@@ -283,7 +288,7 @@ impl State {
     }
 
     /// A file's bytes after a crash: durable + a prefix of the pending ops,
-    /// maybe torn, maybe with one garbled unsynced block.
+    /// maybe torn, maybe with one unsynced block read back as zeros.
     fn crashed_file(&self, ino: u64, rng: &mut StdRng) -> Vec<u8> {
         let node = &self.inodes[&ino];
         let mut bytes = node.durable.clone();
@@ -313,10 +318,7 @@ impl State {
             let block = rng.gen_range(first..=last);
             let from = (block * BLOCK).max(lo) as usize;
             let to = ((block + 1) * BLOCK).min(len) as usize;
-            let zeros = rng.gen_bool(0.5);
-            for b in &mut bytes[from..to] {
-                *b = if zeros { 0 } else { rng.gen() };
-            }
+            bytes[from..to].fill(0);
         }
         bytes
     }

@@ -14,6 +14,7 @@ use super::format::{corrupt, Header, SectionEntry};
 use super::id_index;
 use super::io::{next_uid, IoConfig, PageCache, Storage};
 use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
+use crate::limits::SEGMENT_ENTRIES_MAX;
 use crate::{Result, Value};
 
 /// Sections checked when the segment opens (search needs them at once);
@@ -70,12 +71,31 @@ impl std::fmt::Debug for Segment {
     }
 }
 
+/// The header's row and tombstone counts, checked before anything is
+/// allocated from them: against [`SEGMENT_ENTRIES_MAX`] and against the
+/// `seqs` section (8 bytes an entry), which the section table has already
+/// proven to lie inside the file — so no count read from disk can make open
+/// allocate more than the file's size.
+fn check_entries(path: &Path, header: &Header, sections: &HashMap<String, SectionEntry>) -> Result<()> {
+    let entries = header.rows.checked_add(header.tombstones).filter(|&n| n <= SEGMENT_ENTRIES_MAX);
+    let Some(entries) = entries else {
+        return Err(corrupt(path, 24, format!("{} rows + {} tombstones", header.rows, header.tombstones)));
+    };
+    let seqs = sections.get("seqs").ok_or_else(|| corrupt(path, 0, "section seqs missing"))?;
+    if seqs.len != entries * 8 {
+        let detail = format!("section seqs is {} bytes, the header's {entries} entries need {}", seqs.len, entries * 8);
+        return Err(corrupt(path, seqs.offset, detail));
+    }
+    Ok(())
+}
+
 impl Segment {
     /// Opens and validates the file: header, section table, and the checksums
     /// of the sections search needs. Never panics on bad bytes.
     pub fn open(path: &Path, cfg: &IoConfig) -> Result<Segment> {
         let (storage, header, sections) = Storage::open(path, cfg, EAGER)?;
         let sections: HashMap<String, SectionEntry> = sections.into_iter().map(|s| (s.name.clone(), s)).collect();
+        check_entries(path, &header, &sections)?;
         let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
         let columns = sections
             .keys()

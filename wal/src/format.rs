@@ -2,8 +2,8 @@
 //!
 //! Everything here is pure (no I/O) so the decoders can be driven by a fuzzer.
 //! All integers are little-endian and fixed-width; nothing on disk is `usize`.
-//! The byte-by-byte layout is documented in `docs/FORMAT-wal.md`; keep the two
-//! in sync.
+//! The byte-by-byte layout is documented in `docs/FORMAT.md` ("WAL framing");
+//! keep the two in sync.
 
 /// Magic bytes at offset 0 of every log file.
 pub const FILE_MAGIC: [u8; 8] = *b"VEGOWAL\0";
@@ -12,7 +12,8 @@ pub const FILE_MAGIC: [u8; 8] = *b"VEGOWAL\0";
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version written by this crate. Minor bumps are backward
 /// compatible (e.g. assigning meaning to reserved fields), so readers ignore it.
-pub const FORMAT_MINOR: u16 = 0;
+/// 1.1 assigns the two reserved header fields to `prev_len`.
+pub const FORMAT_MINOR: u16 = 1;
 /// Size of the file header that starts every log file.
 pub const FILE_HEADER_BYTES: usize = 32;
 /// Size of the fixed header that precedes every record payload.
@@ -29,9 +30,11 @@ pub const RECORD_KIND_DATA: u8 = 1;
 const FH_MAGIC: usize = 0;
 const FH_MAJOR: usize = 8;
 const FH_MINOR: usize = 10;
-const FH_RESERVED0: usize = 12;
+/// Low 32 bits of `prev_len` (reserved, zero, in 1.0).
+const FH_PREV_LEN_LO: usize = 12;
 const FH_FILE_NUMBER: usize = 16;
-const FH_RESERVED1: usize = 24;
+/// High 32 bits of `prev_len` (reserved, zero, in 1.0).
+const FH_PREV_LEN_HI: usize = 24;
 const FH_CRC: usize = 28;
 
 // Field offsets inside the record header.
@@ -93,6 +96,14 @@ pub struct FileHeader {
     pub minor: u16,
     /// The file's number; must equal the number in its file name.
     pub file_number: u64,
+    /// How much of the previous file (number − 1) is the log: 0 = all of it
+    /// (it was sealed by a successful fsync at rotation); otherwise only its
+    /// first `prev_len` bytes — the part proven durable — count, and whatever
+    /// follows is ignored (format 1.1). Written by an open that found the
+    /// previous file's tail unproven: it copied the needed records of that
+    /// tail into this file, so that nothing appended later ever vouches for
+    /// bytes whose durability nobody knows (e.g. after a failed fsync).
+    pub prev_len: u64,
 }
 
 /// Decoded record header. The CRC is checked by [`decode_record`] and not kept.
@@ -135,18 +146,27 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Encodes the header of log file number `file_number`.
+/// Encodes the header of log file number `file_number` (the previous file,
+/// if any, counts whole: `prev_len` = 0).
 pub fn encode_file_header(file_number: u64) -> [u8; FILE_HEADER_BYTES] {
+    encode_file_header_with_prev_len(file_number, 0)
+}
+
+/// Encodes the header of log file number `file_number` saying that only the
+/// first `prev_len` bytes of the previous file count (0 = all of it).
+pub fn encode_file_header_with_prev_len(file_number: u64, prev_len: u64) -> [u8; FILE_HEADER_BYTES] {
     assert!(file_number >= 1, "file numbers start at 1");
+    assert!(prev_len == 0 || prev_len >= FILE_HEADER_BYTES as u64, "prev_len {prev_len} inside a file header");
     let mut h = [0u8; FILE_HEADER_BYTES];
     h[FH_MAGIC..FH_MAGIC + 8].copy_from_slice(&FILE_MAGIC);
     h[FH_MAJOR..FH_MAJOR + 2].copy_from_slice(&FORMAT_MAJOR.to_le_bytes());
     h[FH_MINOR..FH_MINOR + 2].copy_from_slice(&FORMAT_MINOR.to_le_bytes());
-    // FH_RESERVED0 and FH_RESERVED1 stay zero.
+    h[FH_PREV_LEN_LO..FH_PREV_LEN_LO + 4].copy_from_slice(&(prev_len as u32).to_le_bytes());
     h[FH_FILE_NUMBER..FH_FILE_NUMBER + 8].copy_from_slice(&file_number.to_le_bytes());
+    h[FH_PREV_LEN_HI..FH_PREV_LEN_HI + 4].copy_from_slice(&((prev_len >> 32) as u32).to_le_bytes());
     let crc = crc32c::crc32c(&h[..FH_CRC]);
     h[FH_CRC..FH_CRC + 4].copy_from_slice(&crc.to_le_bytes());
-    debug_assert_eq!(decode_file_header(&h).map(|fh| fh.file_number), Ok(file_number));
+    debug_assert_eq!(decode_file_header(&h).map(|fh| (fh.file_number, fh.prev_len)), Ok((file_number, prev_len)));
     h
 }
 
@@ -173,13 +193,13 @@ pub fn decode_file_header(buf: &[u8]) -> Result<FileHeader, DecodeError> {
     if buf[FH_MAGIC..FH_MAGIC + 8] != FILE_MAGIC {
         return Err(DecodeError::BadMagic);
     }
-    // Reserved fields are covered by the CRC; writers of 1.0 write zero and
-    // readers ignore them so a later minor version may assign them.
-    let _ = (u32_at(buf, FH_RESERVED0), u32_at(buf, FH_RESERVED1));
+    // Writers of 1.0 wrote zeros here (prev_len 0: the previous file whole).
+    let prev_len = u64::from(u32_at(buf, FH_PREV_LEN_LO)) | (u64::from(u32_at(buf, FH_PREV_LEN_HI)) << 32);
     Ok(FileHeader {
         major: u16_at(buf, FH_MAJOR),
         minor: u16_at(buf, FH_MINOR),
         file_number: u64_at(buf, FH_FILE_NUMBER),
+        prev_len,
     })
 }
 
@@ -265,6 +285,15 @@ mod tests {
         assert_eq!(d.file_number, 7);
         assert_eq!(d.major, FORMAT_MAJOR);
         assert_eq!(d.minor, FORMAT_MINOR);
+    }
+
+    #[test]
+    fn prev_len_round_trips_in_both_halves() {
+        for prev_len in [0, 32, 4096, u32::MAX as u64, (7 << 32) | 5, u64::MAX] {
+            let h = encode_file_header_with_prev_len(3, prev_len);
+            assert_eq!(decode_file_header(&h).unwrap().prev_len, prev_len);
+        }
+        assert_eq!(decode_file_header(&encode_file_header(3)).unwrap().prev_len, 0);
     }
 
     #[test]

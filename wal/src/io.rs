@@ -36,6 +36,15 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| Error::io(path, e))
 }
 
+/// Reads at most the first `n` bytes of a file.
+pub(crate) fn read_prefix(path: &Path, n: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(n);
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    file.take(n as u64).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
 /// Deletes a file.
 pub(crate) fn remove_file(fs: &dyn LogFs, path: &Path) -> Result<()> {
     fs.remove_file(path).map_err(|e| Error::io(path, e))

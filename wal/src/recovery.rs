@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::file_name::{file_path, parse_file_name, TEMP_FILE_SUFFIX};
-use crate::format::{encode_file_header, FILE_HEADER_BYTES, FORMAT_MAJOR};
+use crate::format::{
+    decode_file_header, encode_file_header, encode_file_header_with_prev_len, encode_record, FILE_HEADER_BYTES,
+    FORMAT_MAJOR,
+};
+
 use crate::io::{self, LogFile, LogFs};
-use crate::scan::{scan_file_bytes, FileRole, ScanError};
+use crate::scan::{scan_file_bytes, FileRole, FileScan, ScanError};
 use crate::writer::{ActiveFile, FileEntry};
 
 /// What [`crate::Wal::open`] found.
@@ -27,6 +31,11 @@ pub struct RecoveryReport {
     pub last_seq: Option<u64>,
     /// The torn tail that was cut off the last file, if any.
     pub torn_tail: Option<TornTail>,
+    /// Records of the last file that nothing proved durable (written after
+    /// its last known fsync) and that `visit` needed: open copied them into
+    /// a fresh file, fsynced it, and continues the log there (see
+    /// [`crate::FileHeader::prev_len`]).
+    pub records_rewritten: u64,
 }
 
 /// An unsynced tail removed from the last log file at open.
@@ -58,14 +67,33 @@ fn scan_error(e: ScanError, file: &Path) -> Error {
     }
 }
 
-/// Creates log file `number` with its header and makes it and its directory
-/// entry durable, so the durable watermark of a fresh file is the header end.
-pub(crate) fn create_log_file(fs: &dyn LogFs, dir: &Path, number: u64) -> std::io::Result<Box<dyn LogFile>> {
-    let mut file = fs.create_new(&file_path(dir, number))?;
-    file.append(&encode_file_header(number))?;
-    file.sync()?;
-    fs.sync_dir(dir)?;
-    Ok(file)
+/// Why [`create_log_file`] failed: `Temp` — nothing under the file's name
+/// changed (the temp file is deleted at the next open); `Publish` — the
+/// rename or directory fsync failed, so the file may or may not exist after
+/// a crash.
+pub(crate) type CreateError = (vego_storage::AtomicWriteStage, std::io::Error);
+
+/// Creates log file `number` holding `body` (encoded records, possibly none)
+/// after a header counting `prev_len` bytes of the previous file (0 = all),
+/// atomically: temp file, fsync, rename, directory fsync. Every byte of the
+/// new file is durable when this returns, and a crash leaves either no file
+/// under the name or all of it. Returns the file, open for appending, and
+/// its length.
+pub(crate) fn create_log_file(
+    fs: &dyn LogFs,
+    dir: &Path,
+    number: u64,
+    prev_len: u64,
+    body: &[u8],
+) -> std::result::Result<(Box<dyn LogFile>, u64), CreateError> {
+    let path = file_path(dir, number);
+    let tmp = dir.join(format!("{}.tmp", crate::file_name(number)));
+    debug_assert!(tmp.to_string_lossy().ends_with(TEMP_FILE_SUFFIX), "open deletes leftover temp files");
+    let mut bytes = encode_file_header_with_prev_len(number, prev_len).to_vec();
+    bytes.extend_from_slice(body);
+    vego_storage::write_file_atomically(fs, &path, &tmp, &bytes).map_err(|(stage, _, e)| (stage, e))?;
+    let file = fs.open_existing(&path).map_err(|e| (vego_storage::AtomicWriteStage::Publish, e))?;
+    Ok((file, bytes.len() as u64))
 }
 
 /// Lists log file numbers in `dir` (sorted), deleting leftover temp files.
@@ -92,6 +120,17 @@ fn list_log_files(fs: &dyn LogFs, dir: &Path) -> Result<Vec<u64>> {
 }
 
 /// Recovers the log in `dir`; see [`crate::Wal::open`] for the contract.
+///
+/// The last file is never appended to as it stands when it holds records:
+/// its bytes past the last `synced_offset` were written, but nothing proves
+/// they reached the disk — after a failed fsync the page cache may show
+/// records the disk lost, and a later successful fsync does not bring them
+/// back. Appending there would make new records' watermarks vouch for them,
+/// and a power loss would then turn a lost unacknowledged write into
+/// corruption of the whole log. So open copies the records of that unproven
+/// tail that `visit` needed into a new file (temp, fsync, rename, directory
+/// fsync — fresh pages, really written) whose header says how much of the
+/// old file counts, and appends there.
 pub(crate) fn recover<E, F>(
     dir: &Path,
     fs: &dyn LogFs,
@@ -108,18 +147,25 @@ where
         return Ok(fresh_log(dir, fs)?);
     };
 
-    let mut entries = Vec::with_capacity(numbers.len());
+    let mut entries = Vec::with_capacity(numbers.len() + 1);
     let mut prev_seq = None;
     let mut records = 0u64;
     let mut replayed = 0u64;
-    let mut torn_tail = None;
-    let mut keep_len = 0u64;
-    let mut rewrite_header = false;
+    let mut last = None;
     for &number in &numbers {
         let path = file_path(dir, number);
         let is_last = number == last_number;
         let role = if is_last { FileRole::Last } else { FileRole::Sealed };
-        let bytes = io::read_file(&path)?;
+        let counted = if is_last { None } else { counted_len(dir, number)? };
+        let mut bytes = io::read_file(&path)?;
+        if let Some(len) = counted {
+            if (bytes.len() as u64) < len {
+                let detail =
+                    format!("file is {} bytes, but its successor's header counts {len} as durable", bytes.len());
+                return Err(Error::Corruption { file: path, offset: bytes.len() as u64, detail }.into());
+            }
+            bytes.truncate(len as usize);
+        }
         let scan = scan_file_bytes(&bytes, role, prev_seq).map_err(|e| scan_error(e, &path))?;
         if let Some(h) = scan.header {
             if h.file_number != number {
@@ -137,33 +183,83 @@ where
         }
         let max_seq = scan.records.last().map(|r| r.header.seq);
         prev_seq = max_seq.or(prev_seq);
+        entries.push(FileEntry { number, path: path.clone(), max_seq });
         if is_last {
-            keep_len = scan.valid_len;
-            rewrite_header = scan.header.is_none();
-            if let Some(offset) = scan.torn_at {
-                debug_assert_eq!(offset, scan.valid_len);
-                torn_tail = Some(TornTail { file: path.clone(), offset, bytes_dropped: bytes.len() as u64 - offset });
-            }
+            last = Some((path, bytes, scan));
         }
-        entries.push(FileEntry { number, path, max_seq });
     }
-
-    let active = reopen_last(dir, fs, last_number, keep_len, rewrite_header)?;
+    let (path, bytes, scan) = last.expect("the last file was scanned");
+    let torn_tail =
+        scan.torn_at.map(|offset| TornTail { file: path.clone(), offset, bytes_dropped: bytes.len() as u64 - offset });
+    let mut records_rewritten = 0;
+    let active = if scan.header.is_some() && scan.valid_len > scan.proven_len {
+        let tail: Vec<(u64, &[u8])> = scan
+            .records
+            .iter()
+            .filter(|r| r.offset >= scan.proven_len && r.header.seq >= from_seq)
+            .map(|r| (r.header.seq, r.payload(&bytes).expect("scan ranges lie within the scanned bytes")))
+            .collect();
+        records_rewritten = tail.len() as u64;
+        // The old file now counts only up to its proven length.
+        let old = entries.last_mut().expect("the last file is listed");
+        old.max_seq = scan.records.iter().take_while(|r| r.offset < scan.proven_len).last().map(|r| r.header.seq);
+        let number = last_number + 1;
+        let active = continue_in_new_file(dir, fs, number, &scan, &tail)?;
+        entries.push(FileEntry { number, path: active.path.clone(), max_seq: tail.last().map(|t| t.0) });
+        active
+    } else {
+        reopen_last(dir, fs, last_number, scan.valid_len, scan.header.is_none())?
+    };
     let report = RecoveryReport {
         files: u32::try_from(entries.len()).unwrap_or(u32::MAX),
         records,
         replayed,
         last_seq: prev_seq,
         torn_tail,
+        records_rewritten,
     };
     Ok(Recovered { files: entries, last_seq: prev_seq, active, report })
 }
 
-/// Opens the last file for appending, cuts it to `keep_len` (rewriting the
-/// header if it was torn), and fsyncs file and directory. The fsyncs matter
-/// even without a torn tail: the previous process may have crashed with its
-/// writes only in the page cache, and new records will stamp the current
-/// length as their durable watermark.
+/// How much of log file `number` in `dir` is part of the log, as the next
+/// file's header says ([`crate::FileHeader::prev_len`]): `None` = all of it
+/// (also when there is no next file). Bytes past it are to be ignored. A
+/// next header that does not decode says nothing (its own scan reports it,
+/// or it is the last file's torn header, which only a rotation — after
+/// sealing this file — can leave).
+pub fn counted_len(dir: &Path, number: u64) -> Result<Option<u64>> {
+    let path = file_path(dir, number + 1);
+    let head = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => io::read_prefix(&path, FILE_HEADER_BYTES)?,
+    };
+    Ok(decode_file_header(&head).ok().map(|h| h.prev_len).filter(|&n| n != 0))
+}
+
+/// Starts log file `number` holding copies of `tail` (seq, payload), with a
+/// header counting the previous file up to its proven length. Created
+/// atomically, so a crash leaves either no new file (the old one is read as
+/// before) or all of it.
+fn continue_in_new_file(
+    dir: &Path,
+    fs: &dyn LogFs,
+    number: u64,
+    scan: &FileScan,
+    tail: &[(u64, &[u8])],
+) -> Result<ActiveFile> {
+    let path = file_path(dir, number);
+    let mut body = Vec::new();
+    for (seq, payload) in tail {
+        // Nothing of this file is durable yet; the creation's fsync makes all of it so.
+        encode_record(&mut body, *seq, FILE_HEADER_BYTES as u64, payload);
+    }
+    let (file, len) = create_log_file(fs, dir, number, scan.proven_len, &body).map_err(|(_, e)| Error::io(&path, e))?;
+    Ok(ActiveFile { file, number, path, len, synced: len })
+}
+
+/// Opens the last file for appending when it holds no record (only a header,
+/// or a torn header, which is rewritten), cuts it to `keep_len`, and fsyncs
+/// file and directory.
 fn reopen_last(dir: &Path, fs: &dyn LogFs, number: u64, keep_len: u64, rewrite_header: bool) -> Result<ActiveFile> {
     let path = file_path(dir, number);
     let io_err = |e| Error::io(&path, e);
@@ -194,12 +290,18 @@ fn reopen_last(dir: &Path, fs: &dyn LogFs, number: u64, keep_len: u64, rewrite_h
 /// Starts an empty log: file 1 with just its header.
 fn fresh_log(dir: &Path, fs: &dyn LogFs) -> Result<Recovered> {
     let path = file_path(dir, 1);
-    let file = create_log_file(fs, dir, 1).map_err(|e| Error::io(&path, e))?;
-    let len = FILE_HEADER_BYTES as u64;
+    let (file, len) = create_log_file(fs, dir, 1, 0, &[]).map_err(|(_, e)| Error::io(&path, e))?;
     Ok(Recovered {
         files: vec![FileEntry { number: 1, path: path.clone(), max_seq: None }],
         last_seq: None,
         active: ActiveFile { file, number: 1, path, len, synced: len },
-        report: RecoveryReport { files: 1, records: 0, replayed: 0, last_seq: None, torn_tail: None },
+        report: RecoveryReport {
+            files: 1,
+            records: 0,
+            replayed: 0,
+            last_seq: None,
+            torn_tail: None,
+            records_rewritten: 0,
+        },
     })
 }

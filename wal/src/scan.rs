@@ -7,8 +7,12 @@
 //! The rule for the last file: at the first invalid record at offset X, look
 //! for any later valid record R whose `synced_offset` > X. Such an R proves the
 //! bytes at X had been fsynced before R was written, so X is corruption of
-//! durable data. Otherwise X is in the unsynced tail (a torn write, possibly
-//! with later unsynced pages persisted out of order) and may be truncated.
+//! durable data. Otherwise X is in the unsynced tail, where it is a torn
+//! write (and may be truncated) only if it looks like one: a record cut
+//! short by the end of the file, or one with a 512-byte sector of zeros (a
+//! block whose data never reached the disk). A record that is complete, with
+//! no zero sector, whose checksum fails, is damage to a written record —
+//! bit rot of an acknowledged write — and is corruption too.
 
 use std::ops::Range;
 
@@ -63,7 +67,16 @@ pub struct FileScan {
     pub valid_len: u64,
     /// `Some(valid_len)` when bytes past `valid_len` are a torn tail to drop.
     pub torn_at: Option<u64>,
+    /// Bytes proven durable: the largest `synced_offset` of a valid record
+    /// (the header end if there is none; 0 if the header is torn). Bytes from
+    /// here to `valid_len` were written but nothing in the file shows they
+    /// were fsynced.
+    pub proven_len: u64,
 }
+
+/// Sector size of the torn-write test: the unit a device or file system
+/// writes atomically (or not at all) — 512 bytes, or a multiple of it.
+pub const SECTOR_BYTES: u64 = 512;
 
 /// Why a file cannot be opened. Offsets are within the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,7 +125,7 @@ pub fn scan_file_bytes(bytes: &[u8], role: FileRole, prev_seq: Option<u64>) -> R
                 }
                 Search::NotFound => {}
             }
-            return Ok(FileScan { header: None, records: Vec::new(), valid_len: 0, torn_at: Some(0) });
+            return Ok(FileScan { header: None, records: Vec::new(), valid_len: 0, torn_at: Some(0), proven_len: 0 });
         }
         Err(e) => return Err(corruption(0, format!("file header invalid: {e}"))),
     };
@@ -144,8 +157,9 @@ pub fn scan_file_bytes(bytes: &[u8], role: FileRole, prev_seq: Option<u64>) -> R
         debug_assert!(offset <= file_len);
     };
 
+    let proven_len = last_synced;
     let Some(reason) = problem else {
-        return Ok(FileScan { header: Some(header), records, valid_len: offset, torn_at: None });
+        return Ok(FileScan { header: Some(header), records, valid_len: offset, torn_at: None, proven_len });
     };
     if role == FileRole::Sealed {
         return Err(corruption(offset, format!("invalid record in sealed file: {reason}")));
@@ -170,7 +184,44 @@ pub fn scan_file_bytes(bytes: &[u8], role: FileRole, prev_seq: Option<u64>) -> R
         }
         Search::NotFound => {}
     }
-    Ok(FileScan { header: Some(header), records, valid_len: x, torn_at: Some(x) })
+    if !looks_torn(bytes, x) {
+        return Err(corruption(
+            x,
+            format!(
+                "damaged record ({reason}): it is complete and has no zero {SECTOR_BYTES}-byte sector, so it \
+                 is not a torn write"
+            ),
+        ));
+    }
+    Ok(FileScan { header: Some(header), records, valid_len: x, torn_at: Some(x), proven_len })
+}
+
+/// Whether the invalid record at `x` has the shape of a torn write: fewer
+/// bytes than a header, a length reaching past the end of the file, or a
+/// [`SECTOR_BYTES`]-aligned chunk of it (by file offset) that is all zeros —
+/// an unwritten block, which file systems read back as zeros. Anything else
+/// is a complete record whose bytes changed after they were written.
+fn looks_torn(bytes: &[u8], x: u64) -> bool {
+    let Some(rest) = usize::try_from(x).ok().and_then(|x| bytes.get(x..)) else { return true };
+    if rest.len() < RECORD_HEADER_BYTES {
+        return true;
+    }
+    let len = u32::from_le_bytes(rest[4..8].try_into().expect("header present"));
+    let claimed = RECORD_HEADER_BYTES as u64 + u64::from(len);
+    if claimed > rest.len() as u64 {
+        return true;
+    }
+    let end = x + claimed;
+    let mut at = x;
+    while at < end {
+        let next = ((at / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
+        // In bounds: x + claimed <= bytes.len().
+        if bytes[at as usize..next as usize].iter().all(|&b| b == 0) {
+            return true;
+        }
+        at = next;
+    }
+    false
 }
 
 /// Outcome of searching a damaged tail for a valid record.
@@ -273,8 +324,40 @@ mod tests {
     fn seq_must_exceed_previous_file() {
         let b = file(&[(5, 32, b"a")]);
         assert!(scan_file_bytes(&b, FileRole::Sealed, Some(5)).is_err());
-        let s = scan_file_bytes(&b, FileRole::Last, Some(5)).unwrap();
-        assert_eq!(s.torn_at, Some(32));
+        // A record with a valid checksum out of order is no torn write.
+        assert!(matches!(scan_file_bytes(&b, FileRole::Last, Some(5)), Err(ScanError::Corruption { offset: 32, .. })));
+    }
+
+    #[test]
+    fn damaged_complete_last_record_is_corruption_but_a_zero_sector_or_short_record_is_torn() {
+        let payload = vec![0xabu8; 2000];
+        let b = file(&[(1, 32, b"first"), (2, 32, &payload)]);
+        let last = 32 + 32 + 5;
+        // A bit flip inside the complete last record: damage.
+        let mut flipped = b.clone();
+        flipped[last + 40 + 700] ^= 0x04;
+        match scan_file_bytes(&flipped, FileRole::Last, None) {
+            Err(ScanError::Corruption { offset, .. }) => assert_eq!(offset, last as u64),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        // One sector of it never written (zeros): a torn write.
+        let mut zeroed = b.clone();
+        zeroed[1024..1536].fill(0);
+        let s = scan_file_bytes(&zeroed, FileRole::Last, None).unwrap();
+        assert_eq!((s.records.len(), s.torn_at), (1, Some(last as u64)));
+        // Cut short by the end of the file: a torn write.
+        let s = scan_file_bytes(&b[..b.len() - 1], FileRole::Last, None).unwrap();
+        assert_eq!((s.records.len(), s.torn_at), (1, Some(last as u64)));
+        // A partial header: a torn write.
+        let s = scan_file_bytes(&b[..last + 20], FileRole::Last, None).unwrap();
+        assert_eq!(s.torn_at, Some(last as u64));
+    }
+
+    #[test]
+    fn proven_len_is_the_last_watermark() {
+        let b = file(&[(1, 32, b"a"), (2, 32, b"b"), (3, 98, b"c")]);
+        assert_eq!(scan_file_bytes(&b, FileRole::Last, None).unwrap().proven_len, 98);
+        assert_eq!(scan_file_bytes(&file(&[]), FileRole::Last, None).unwrap().proven_len, 32);
     }
 
     #[test]

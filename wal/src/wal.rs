@@ -8,12 +8,12 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::format::RECORD_BYTES_MAX;
-use crate::io::{self, LogFs, StdFs};
+use crate::io::{LogFs, StdFs};
 use crate::options::WalOptions;
 use crate::recovery::{recover, RecoveryReport};
 use crate::stats::{Counters, WalStats};
 use crate::ticket::{Completer, Ticket};
-use crate::writer::{spawn, Pending, Queue, Shared};
+use crate::writer::{delete_covered, spawn, Pending, Queue, Shared};
 
 /// A write-ahead log in one directory, with a background group-commit writer.
 ///
@@ -127,26 +127,21 @@ impl Wal {
     }
 
     /// Deletes every log file all of whose records have `seq <= seq`, oldest
-    /// first, never the active file; then fsyncs the directory. Files are
-    /// deleted as a prefix so a crash mid-checkpoint leaves no gap in file
-    /// numbers. Allowed on a poisoned log (it writes no log data).
+    /// first, then fsyncs the directory. Files are deleted as a prefix so a
+    /// crash mid-checkpoint leaves no gap in file numbers. If the active
+    /// file's records are all covered too, the writer thread is asked to
+    /// rotate away from it and delete it (asynchronously: this call never
+    /// waits behind a write in progress), so the log shrinks to what is not
+    /// yet covered. Allowed on a poisoned log (it writes no log data).
     pub fn checkpoint(&self, seq: u64) -> Result<()> {
-        let mut files = self.shared.files.lock();
-        let sealed = files.len().saturating_sub(1);
-        let covered = files[..sealed].iter().take_while(|f| f.max_seq.is_none_or(|m| m <= seq)).count();
-        if covered == 0 {
-            return Ok(());
+        let active_covered = self.shared.files.lock().last().is_some_and(|f| f.max_seq.is_some_and(|m| m <= seq));
+        if active_covered {
+            let mut q = self.shared.queue.lock();
+            q.trim_through = Some(q.trim_through.map_or(seq, |s| s.max(seq)));
+            drop(q);
+            self.shared.wake.notify_one();
         }
-        let mut deleted = 0;
-        let result = files[..covered].iter().try_for_each(|f| {
-            io::remove_file(&*self.shared.fs, &f.path)?;
-            deleted += 1;
-            Ok(())
-        });
-        files.drain(..deleted);
-        drop(files);
-        result?;
-        self.shared.fs.sync_dir(&self.shared.dir).map_err(|e| Error::io(&self.shared.dir, e))
+        delete_covered(&self.shared, seq)
     }
 
     /// Syncs, stops the writer thread, and reports the final sync's outcome

@@ -32,6 +32,7 @@ use crate::options::{SyncMode, WalOptions};
 use crate::recovery::create_log_file;
 use crate::stats::Counters;
 use crate::ticket::Completer;
+use vego_storage::AtomicWriteStage;
 
 /// Largest encode buffer kept between batches; a bigger one (after a burst of
 /// large records) is freed rather than pinned for the life of the log.
@@ -63,6 +64,9 @@ pub(crate) struct Queue {
     pub sync_waiters: Vec<Completer>,
     /// Set by close: sync, complete it, and exit.
     pub close_waiter: Option<Completer>,
+    /// Set by a checkpoint: if the active file's records are all at or
+    /// below this seq, rotate and delete it (see `Writer::trim_if_covered`).
+    pub trim_through: Option<u64>,
     /// Highest seq ever accepted (recovered or submitted).
     pub last_seq: Option<u64>,
     /// Why the log is poisoned, if it is.
@@ -134,11 +138,16 @@ type Outcome = std::result::Result<(), Failure>;
 impl Writer {
     fn run(mut self) {
         loop {
-            let (batch, syncs, close) = self.next_work();
+            let (batch, syncs, close, trim) = self.next_work();
             if !batch.is_empty() {
                 self.write_batch(batch);
             }
             self.periodic_sync_if_due();
+            // Before the syncs, so that a `sync` after a `checkpoint` returns
+            // once the trim it asked for is done.
+            if let Some(seq) = trim {
+                self.trim_if_covered(seq);
+            }
             if !syncs.is_empty() {
                 let outcome = self.sync_active();
                 for s in syncs {
@@ -153,10 +162,14 @@ impl Writer {
     }
 
     /// Waits until there is work (or a periodic fsync is due) and takes it all.
-    fn next_work(&mut self) -> (Vec<Pending>, Vec<Completer>, Option<Completer>) {
+    fn next_work(&mut self) -> (Vec<Pending>, Vec<Completer>, Option<Completer>, Option<u64>) {
         let mut q = self.shared.queue.lock();
         loop {
-            if !q.pending.is_empty() || !q.sync_waiters.is_empty() || q.close_waiter.is_some() {
+            if !q.pending.is_empty()
+                || !q.sync_waiters.is_empty()
+                || q.close_waiter.is_some()
+                || q.trim_through.is_some()
+            {
                 break;
             }
             match self.periodic_deadline() {
@@ -168,7 +181,7 @@ impl Writer {
                 None => self.shared.wake.wait(&mut q),
             }
         }
-        (mem::take(&mut q.pending), mem::take(&mut q.sync_waiters), q.close_waiter.take())
+        (mem::take(&mut q.pending), mem::take(&mut q.sync_waiters), q.close_waiter.take(), q.trim_through.take())
     }
 
     fn dirty(&self) -> bool {
@@ -295,28 +308,66 @@ impl Writer {
         }
     }
 
-    /// Seals the active file (fsync) and starts the next one: create, write
-    /// header, fsync file, fsync directory — in that order, so a crash leaves
-    /// at worst a last file with a torn header, which recovery rewrites.
+    /// Seals the active file (fsync) and starts the next one, created
+    /// atomically (temp, fsync, rename, directory fsync). If the creation
+    /// fails before the rename, no next file exists and the log goes on in
+    /// the old one (the caller's batch fails with `Io`). If the rename or the
+    /// directory fsync fails, the next file may or may not appear after a
+    /// crash — and if it did, the old file would count as sealed while
+    /// records appended to it later were never covered by its seal — so the
+    /// log is poisoned.
     fn rotate(&mut self) -> Outcome {
         self.sync_active()?;
         let number = self.active.number + 1;
         let path = file_path(&self.shared.dir, number);
-        // The new file's header fsync.
+        // The new file's fsync (directory fsyncs are not counted).
         self.shared.counters.add_fsync();
-        match create_log_file(&*self.shared.fs, &self.shared.dir, number) {
-            Ok(file) => {
+        match create_log_file(&*self.shared.fs, &self.shared.dir, number, 0, &[]) {
+            Ok((file, len)) => {
                 self.shared.files.lock().push(FileEntry { number, path: path.clone(), max_seq: None });
-                self.active =
-                    ActiveFile { file, number, path, len: FILE_HEADER_BYTES as u64, synced: FILE_HEADER_BYTES as u64 };
+                self.active = ActiveFile { file, number, path, len, synced: len };
                 Ok(())
             }
-            // Poison rather than continue in the old file: a half-created
-            // next file would make the old one look sealed at the next open
-            // while its later records might not have been fsynced.
-            Err(e) => Err(self.poison(format!("creating log file {} failed: {e}", path.display()))),
+            Err((AtomicWriteStage::Temp, e)) => Err(Failure::from_io(&path, &e)),
+            Err((AtomicWriteStage::Publish, e)) => {
+                Err(self.poison(format!("creating log file {} failed: {e}", path.display())))
+            }
         }
     }
+
+    /// After a checkpoint at `seq`: if every record of the active file is
+    /// covered, rotate so the file becomes sealed, then delete it — the log
+    /// then holds only what is not yet in segments. A failure just leaves
+    /// the file for a later checkpoint (or poisons, see [`Writer::rotate`]).
+    fn trim_if_covered(&mut self, seq: u64) {
+        let covered = self.shared.files.lock().last().is_some_and(|f| f.max_seq.is_some_and(|m| m <= seq));
+        if !covered || self.poisoned || self.rotate().is_err() {
+            return;
+        }
+        let _ = delete_covered(&self.shared, seq);
+    }
+}
+
+/// Deletes every sealed file all of whose records have `seq <= seq`, oldest
+/// first, then fsyncs the directory. Files are deleted as a prefix so a crash
+/// mid-checkpoint leaves no gap in file numbers.
+pub(crate) fn delete_covered(shared: &Shared, seq: u64) -> crate::Result<()> {
+    let mut files = shared.files.lock();
+    let sealed = files.len().saturating_sub(1);
+    let covered = files[..sealed].iter().take_while(|f| f.max_seq.is_none_or(|m| m <= seq)).count();
+    if covered == 0 {
+        return Ok(());
+    }
+    let mut deleted = 0;
+    let result = files[..covered].iter().try_for_each(|f| {
+        crate::io::remove_file(&*shared.fs, &f.path)?;
+        deleted += 1;
+        Ok(())
+    });
+    files.drain(..deleted);
+    drop(files);
+    result?;
+    shared.fs.sync_dir(&shared.dir).map_err(|e| crate::Error::io(&shared.dir, e))
 }
 
 fn complete_all(batch: Vec<Pending>, outcome: Outcome) {

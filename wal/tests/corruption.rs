@@ -71,24 +71,63 @@ fn never_mode_watermark_after_sync_marks_earlier_records_durable() {
     flip(&file, offsets[1] + 35);
     expect_corruption(dir.path(), &file, offsets[1]);
 
-    // Record 4 was never fsynced: indistinguishable from a torn write.
+    // Record 4 was never fsynced, but a flipped bit in a complete record is
+    // not what a torn write looks like: still corruption.
     fs::write(&file, &pristine).unwrap();
     flip(&file, offsets[3] + 35);
+    expect_corruption(dir.path(), &file, offsets[3]);
+
+    // Record 5 cut short by the end of the file: a torn write.
+    fs::write(&file, &pristine[..pristine.len() - 3]).unwrap();
     let (report, got) = replay(dir.path(), 0).unwrap();
-    assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert_eq!(report.torn_tail.unwrap().offset, offsets[3]);
+    assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(report.torn_tail.unwrap().offset, offsets[4]);
 }
 
+/// Defect (issue 12, 5): a bit flip inside the last WAL record — an
+/// acknowledged, fsynced write that no later record vouches for — was
+/// treated as a torn write: the write disappeared and only
+/// `recovery().torn_tail` showed it. A complete record (header intact, all
+/// its bytes present, no zero sector) whose checksum fails is now
+/// `Corruption` naming the file and offset.
 #[test]
-fn flipped_last_record_is_a_torn_tail_the_documented_blind_spot() {
+fn bit_flip_in_the_last_record_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     write_log(dir.path(), WalOptions::default(), &records(4, 20));
     let file = common::only_file(dir.path());
     let offsets = record_offsets(&file);
-    flip(&file, offsets[3] + 36);
-    let (report, got) = replay(dir.path(), 0).unwrap();
-    assert_eq!(got.len(), 3);
-    assert_eq!(report.torn_tail.unwrap().offset, offsets[3]);
+    let pristine = fs::read(&file).unwrap();
+    for delta in [36u64, 16, 40] {
+        fs::write(&file, &pristine).unwrap();
+        flip(&file, offsets[3] + delta);
+        expect_corruption(dir.path(), &file, offsets[3]);
+    }
+}
+
+/// What a torn write of the last record looks like — a sector of it that
+/// never reached the disk reads back as zeros — is still cut off as a torn
+/// tail, whatever the sector.
+#[test]
+fn zero_sector_in_the_last_record_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), WalOptions::default(), &records(4, 3000));
+    let file = common::only_file(dir.path());
+    let offsets = record_offsets(&file);
+    let pristine = fs::read(&file).unwrap();
+    let (start, end) = (offsets[3], pristine.len() as u64);
+    let mut sector = start / 512;
+    while sector * 512 < end {
+        let mut b = pristine.clone();
+        let from = (sector * 512).max(start) as usize;
+        let to = ((sector + 1) * 512).min(end) as usize;
+        b[from..to].fill(0);
+        let d2 = tempfile::tempdir().unwrap();
+        fs::write(d2.path().join(file.file_name().unwrap()), &b).unwrap();
+        let (report, got) = replay(d2.path(), 0).unwrap_or_else(|e| panic!("sector {sector}: {e}"));
+        assert_eq!(got.len(), 3, "sector {sector}");
+        assert_eq!(report.torn_tail.unwrap().offset, start, "sector {sector}");
+        sector += 1;
+    }
 }
 
 fn rotated_log(dir: &Path) -> Vec<PathBuf> {

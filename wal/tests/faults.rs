@@ -17,6 +17,7 @@ struct Faults {
     appends: AtomicU32,
     syncs: AtomicU32,
     set_lens: AtomicU32,
+    renames: AtomicU32,
 }
 
 fn take(n: &AtomicU32) -> bool {
@@ -45,6 +46,9 @@ impl LogFs for FaultFs {
         Ok(Box::new(FaultFile { inner, faults: Arc::clone(&self.0) }))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if take(&self.0.renames) {
+            return Err(io::Error::other("injected EIO on rename"));
+        }
         StdFs.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -175,20 +179,77 @@ fn failed_fsync_on_explicit_sync_poisons_in_never_mode() {
 }
 
 #[test]
-fn failed_rotation_poisons() {
+fn failed_creation_of_the_next_file_fails_the_batch_and_the_log_goes_on_in_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Arc::new(Faults::default());
     let fs = Arc::new(FaultFs(Arc::clone(&faults)));
     let opts = WalOptions { file_bytes_max: 100, sync: SyncMode::Always };
     let (wal, _) = Wal::open_with_fs(dir.path(), opts, fs, 0, |_, _| Ok::<(), Error>(())).unwrap();
     wal.append(1, payload(1, 100)).unwrap();
-    // Next append rotates; the new file's header fsync fails.
+    // Next append rotates; the new file's fsync (under its temp name) fails.
+    // The first sync is the old file's seal (nothing dirty: skipped). No file
+    // was named, so only the batch fails and the log stays in the old file.
     faults.syncs.store(1, Ordering::SeqCst);
-    // The first sync is the old file's seal (nothing dirty: skipped), so the
-    // failing one is the new file's header fsync.
+    assert!(matches!(wal.append(2, payload(2, 10)), Err(Error::Io { .. })));
+    assert!(!wal.is_poisoned());
+    wal.append(3, payload(3, 10)).unwrap();
+    drop(wal);
+    let (_, got) = replay(dir.path(), 0).unwrap();
+    assert_eq!(seqs(&got), vec![1, 3]);
+}
+
+#[test]
+fn failed_rename_of_the_next_file_poisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let fs = Arc::new(FaultFs(Arc::clone(&faults)));
+    let opts = WalOptions { file_bytes_max: 100, sync: SyncMode::Always };
+    let (wal, _) = Wal::open_with_fs(dir.path(), opts, fs, 0, |_, _| Ok::<(), Error>(())).unwrap();
+    wal.append(1, payload(1, 100)).unwrap();
+    // Whether the next file exists after a crash is unknown: poison.
+    faults.renames.store(1, Ordering::SeqCst);
     assert!(matches!(wal.append(2, payload(2, 10)), Err(Error::Poisoned(_))));
     assert!(wal.is_poisoned());
     drop(wal);
     let (_, got) = replay(dir.path(), 0).unwrap();
     assert_eq!(seqs(&got), vec![1]);
+}
+
+/// Defect (issue 12, 2): after a failed fsync, a reopen replayed the failed
+/// record from the page cache, fsynced the file (which "succeeded": the
+/// kernel had already reported the error and dropped the dirty state), and
+/// appended new records whose watermarks then vouched for the failed
+/// record's bytes. After a power loss those bytes were garbage on disk and
+/// open refused the whole log as `Corruption`. Now the reopen copies the
+/// unproven records into a fresh file (really written and fsynced) and
+/// appends there; the old file counts only up to its proven length.
+#[test]
+fn records_after_a_reopen_never_vouch_for_the_unproven_tail_of_a_failed_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, faults) = open_faulty(dir.path(), SyncMode::Always);
+    for s in 1..=3 {
+        wal.append(s, payload(s, 40)).unwrap();
+    }
+    faults.syncs.store(1, Ordering::SeqCst);
+    assert!(matches!(wal.append(4, payload(4, 40)), Err(Error::Poisoned(_))));
+    drop(wal);
+    let first = common::log_files(dir.path())[0].clone();
+    let failed_at = std::fs::metadata(&first).unwrap().len() - (32 + 40);
+
+    // Reopen: the page cache still shows record 4; write more.
+    let (wal, report, got) = common::open_collect(dir.path(), WalOptions::default(), 0).unwrap();
+    assert_eq!(seqs(&got), vec![1, 2, 3, 4]);
+    assert_eq!(report.records_rewritten, 1, "record 4 was copied into the new file");
+    for s in 5..=6 {
+        wal.append(s, payload(s, 40)).unwrap();
+    }
+    wal.close().unwrap();
+
+    // Power loss: record 4's bytes in the first file never reached the disk.
+    let mut bytes = std::fs::read(&first).unwrap();
+    let failed = failed_at as usize..failed_at as usize + 32 + 40;
+    bytes[failed].fill(0xee);
+    std::fs::write(&first, bytes).unwrap();
+    let (_, got) = replay(dir.path(), 0).expect("the log opens");
+    assert_eq!(seqs(&got), vec![1, 2, 3, 4, 5, 6], "record 4 survives whole, through its copy");
 }
