@@ -16,6 +16,7 @@ use crate::read_path;
 use crate::segment::reader::Segment;
 use crate::stats::CollectionStats;
 use crate::tables::Tables;
+use crate::visibility::Visibility;
 use crate::write_path::{self, Precondition};
 use crate::{
     flush, CollectionConfig, CompactionStats, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot,
@@ -33,8 +34,15 @@ pub(crate) struct CollectionCore {
     pub tables: ArcSwap<Tables>,
     /// Live documents, counting writes in flight.
     pub live: AtomicI64,
+    /// Which of this collection's writes readers may see: its own, so no
+    /// other collection's slow write holds its writes back.
+    pub visibility: Visibility,
     /// One flush at a time per collection, oldest frozen memtable first.
     pub flush_lock: Mutex<()>,
+    /// The outcome of the last flush, for writers waiting for room.
+    pub flush_state: Mutex<FlushState>,
+    /// Signalled after every flush attempt.
+    pub flushed: parking_lot::Condvar,
     pub dropped: AtomicBool,
     /// Latency histograms of this collection's operations.
     pub metrics: CollectionMetrics,
@@ -58,7 +66,10 @@ impl CollectionCore {
             segments_dir,
             tables: ArcSwap::from_pointee(Tables { active, frozen: Vec::new(), segments }),
             live: AtomicI64::new(live),
+            visibility: Visibility::new(0),
             flush_lock: Mutex::new(()),
+            flush_state: Mutex::new(FlushState::default()),
+            flushed: parking_lot::Condvar::new(),
             dropped: AtomicBool::new(false),
             config,
             metrics: CollectionMetrics::default(),
@@ -72,6 +83,13 @@ impl CollectionCore {
     pub fn metric(&self) -> Metric {
         metric_of(self.config.distance)
     }
+}
+
+/// What writers waiting for room need to know about flushes.
+#[derive(Default)]
+pub(crate) struct FlushState {
+    /// Why the last flush failed, if it did.
+    pub last_error: Option<String>,
 }
 
 pub(crate) struct CollectionInner {
@@ -256,7 +274,7 @@ impl Collection {
         let tables = &self.inner.core.tables;
         loop {
             let t = tables.load_full();
-            let seq = self.inner.db.visibility.visible();
+            let seq = self.inner.core.visibility.visible();
             if Arc::ptr_eq(&t, &tables.load()) {
                 return Snapshot::new(self.inner.clone(), t, seq);
             }

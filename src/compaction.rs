@@ -64,7 +64,7 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     // Every segment row is at or below the visible seq (flushes publish first);
     // snapshots from now on see at least `vis`, so a version superseded at or
     // below it is invisible to all of them.
-    let vis = db.visibility.visible();
+    let vis = core.visibility.visible();
     let kept = collect(&segments, vis, &mut stats)?;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,
@@ -92,8 +92,8 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         Ok(())
     });
     if let Err(e) = edit {
-        // As in flush: a poisoned manifest may yet name the file.
-        if !db.manifest.is_poisoned() {
+        // As in flush: an edit whose publication failed may yet name the file.
+        if !db.manifest.last_edit_uncertain() {
             let _ = db.io.fs.remove_file(&path);
         }
         return match e {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use vego_manifest::{is_database_dir, CollectionEntry, Manifest};
 
+use crate::background::Background;
 use crate::backup::{self, BackupSnapshots, BackupStats, Cut};
 use crate::collection::{Collection, CollectionCore};
 use crate::error::{invalid, io_err};
@@ -48,8 +49,8 @@ pub(crate) struct DbShared {
     pub cores: RwLock<HashMap<u64, Arc<CollectionCore>>>,
     /// Next segment file id.
     pub next_file_id: AtomicU64,
-    /// Background flush threads (joined at close).
-    pub flushers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The background worker (flushes, compactions); stopped and joined at close.
+    pub background: Background,
     /// How segment files are read.
     pub io: IoConfig,
     /// Bytes of segment files written (flushes and compactions) since open.
@@ -114,8 +115,8 @@ impl DbShared {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let flushers: Vec<_> = self.flushers.lock().drain(..).collect();
-        flushers.into_iter().for_each(|h| drop(h.join()));
+        // No background write may outlive this call (nor the lock it releases).
+        self.background.stop();
         let mut result = self.flush_all();
         let Some(mut wal) = self.write.lock().wal.take() else {
             self.lock.lock().take();
@@ -221,6 +222,8 @@ impl Db {
         // Recovery may have created `wal/` and `segments/`: make their
         // entries durable before anything is written into them.
         opts.storage.sync_dir(&dir).map_err(io_err(&dir))?;
+        // Everything recovered (segments and replayed records) is visible.
+        recovered.cores.iter().for_each(|c| c.visibility.advance_to(recovered.last_seq));
         let cores: HashMap<u64, Arc<CollectionCore>> = recovered.cores.iter().map(|c| (c.id, c.clone())).collect();
         let shared = Arc::new(DbShared {
             dir,
@@ -234,10 +237,11 @@ impl Db {
             cores: RwLock::new(cores),
             next_file_id: AtomicU64::new(recovered.next_file_id),
             segment_bytes_written: AtomicU64::new(0),
-            flushers: Mutex::new(Vec::new()),
+            background: Background::default(),
             io,
             lock: Mutex::new(Some(lock)),
         });
+        shared.background.start(Arc::downgrade(&shared)).map_err(io_err(&shared.dir))?;
         let collections =
             recovered.cores.into_iter().map(|c| (c.name.clone(), Collection::new(c, shared.clone()))).collect();
         Ok(Db { shared, collections: Arc::new(RwLock::new(collections)) })

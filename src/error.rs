@@ -107,7 +107,6 @@ impl From<vego_manifest::Error> for Error {
             M::IncompatibleFormat { file, found, supported } => Error::IncompatibleFormat { file, found, supported },
             M::Missing(path) => Error::NotADatabase { path },
             M::Rejected(msg) => Error::InvalidArgument(msg),
-            M::Poisoned(msg) => Error::Poisoned(msg),
             other => Error::Poisoned(other.to_string()),
         }
     }

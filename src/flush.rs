@@ -16,40 +16,63 @@ use vego_manifest::SegmentEntry;
 use crate::collection::{CollectionCore, CollectionInner};
 use crate::db::DbShared;
 use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
+use crate::limits::MEMTABLES_UNFLUSHED_MAX;
 use crate::memtable::Memtable;
 use crate::progress::{Reporter, Task};
 use crate::segment::build::{self, RowIn, SegmentIn};
 use crate::segment::reader::Segment;
 use crate::segment::writer::write_file_atomically;
 use crate::tables::{Frozen, Tables};
-use crate::Result;
+use crate::{Error, Result};
 
 /// File name of segment `file_id`.
 pub(crate) fn segment_file_name(file_id: u64) -> String {
     format!("{file_id:020}.vseg")
 }
 
-/// Freezes the active memtable if it outgrew `memtable_bytes`, and flushes it
-/// on a background thread.
+/// Freezes the active memtable if it outgrew `memtable_bytes`, and asks the
+/// background worker to flush it.
 pub(crate) fn maybe_freeze(coll: &Arc<CollectionInner>) {
     let limit = coll.core.config.memtable_bytes_limit();
     if coll.core.tables.load().active.data_bytes() < limit {
         return;
     }
-    if !freeze_if(coll, |m| m.data_bytes() >= limit) {
-        return;
+    if freeze_if(coll, |m| m.data_bytes() >= limit) {
+        coll.db.background.request(coll.core.id);
     }
-    let job = coll.clone();
-    let handle = std::thread::Builder::new().name("vego-flush".into()).spawn(move || {
-        // A failed flush leaves the frozen memtable in place (its writes are
-        // still in the WAL); the next flush retries it.
-        if flush_frozen(&job).is_ok() && crate::compaction::wanted(&job.core) {
-            let _ = crate::compaction::compact(&job.db, &job.core);
+}
+
+/// Before a write: while the collection's unflushed memtables hold more than
+/// [`MEMTABLES_UNFLUSHED_MAX`] × its memtable limit, wait for the background
+/// flush; while flushes keep failing, refuse the write (`Error::Io`, naming
+/// the failure) instead of growing memory and the WAL to replay without
+/// bound. Writes resume once a flush succeeds (a retry, or `flush()`).
+pub(crate) fn wait_for_room(coll: &CollectionInner) -> Result<()> {
+    let core = &coll.core;
+    let limit = core.config.memtable_bytes_limit().saturating_mul(MEMTABLES_UNFLUSHED_MAX);
+    loop {
+        let unflushed = unflushed_bytes(&core.tables.load());
+        if unflushed <= limit {
+            return Ok(());
         }
-    });
-    if let Ok(h) = handle {
-        coll.db.flushers.lock().push(h);
+        coll.db.check_writable()?;
+        let mut state = core.flush_state.lock();
+        if let Some(why) = &state.last_error {
+            let detail = format!(
+                "write refused: {unflushed} bytes of collection {:?} wait to be flushed (limit {limit}) and \
+                 flushes are failing: {why}",
+                core.name
+            );
+            return Err(Error::Io { path: core.segments_dir.clone(), source: std::io::Error::other(detail) });
+        }
+        coll.db.background.request(core.id);
+        core.flushed.wait_for(&mut state, std::time::Duration::from_millis(100));
     }
+}
+
+/// Bytes of documents in the active and frozen memtables.
+fn unflushed_bytes(t: &Tables) -> u64 {
+    t.active.data_bytes() + t.frozen.iter().map(|f| f.mem.data_bytes()).sum::<u64>()
 }
 
 /// Freezes the active memtable (if it holds anything).
@@ -84,6 +107,14 @@ pub(crate) fn flush_frozen(coll: &CollectionInner) -> Result<()> {
 
 pub(crate) fn flush_frozen_core(db: &DbShared, core: &CollectionCore) -> Result<()> {
     let _one_at_a_time = core.flush_lock.lock();
+    let result = flush_all_frozen(db, core);
+    // Writers waiting for room learn the outcome (see `wait_for_room`).
+    core.flush_state.lock().last_error = result.as_ref().err().map(|e| e.to_string());
+    core.flushed.notify_all();
+    result
+}
+
+fn flush_all_frozen(db: &DbShared, core: &CollectionCore) -> Result<()> {
     while let Some(f) = core.tables.load().frozen.last().cloned() {
         if core.dropped.load(Ordering::Acquire) {
             return Ok(());
@@ -94,7 +125,7 @@ pub(crate) fn flush_frozen_core(db: &DbShared, core: &CollectionCore) -> Result<
 }
 
 fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
-    db.visibility.wait_visible(f.max_seq);
+    core.visibility.wait_finished(f.max_seq);
     db.check_not_poisoned()?;
     // The segment makes this memtable's writes durable; every earlier write
     // of the shared log (other collections' too) must be durable first, or
@@ -133,7 +164,7 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     if let Err(e) = edit {
         // Keep the file if the failed edit may still reach the disk naming
         // it (a failed rename or directory fsync); open deletes it if not.
-        if !db.manifest.is_poisoned() {
+        if !db.manifest.last_edit_uncertain() {
             let _ = db.io.fs.remove_file(&path);
         }
         return match e {

@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+mod background;
 mod backup;
 mod codec;
 mod collection;

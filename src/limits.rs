@@ -28,6 +28,12 @@ pub const BATCH_BYTES_MAX: usize = 64 << 20;
 /// Most entries (documents + tombstones) in one segment: rows are numbered
 /// with `u32` (graph node ids, row sets).
 pub const SEGMENT_ENTRIES_MAX: u64 = u32::MAX as u64;
+/// Unflushed memory a collection may hold, in multiples of its memtable
+/// limit (the active memtable plus frozen ones waiting for their flush).
+/// Beyond it writes wait for the background flush — and fail with
+/// `Error::Io` while flushes keep failing — rather than grow memory (and
+/// the WAL to replay after a crash) without bound.
+pub const MEMTABLES_UNFLUSHED_MAX: u64 = 4;
 /// Smallest memtable.
 pub const MEMTABLE_BYTES_MIN: u64 = 1 << 20;
 /// Memtable size when none is set and no expected size is known.

@@ -6,10 +6,10 @@
 #[cfg(vego_loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicU64, Ordering},
-    Condvar, Mutex,
+    Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(vego_loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicU64, Ordering},
-    Condvar, Mutex,
+    Condvar, Mutex, MutexGuard,
 };

@@ -78,6 +78,7 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
     coll.check_live()?;
     validate_docs(&coll.core, &docs)?;
     let payload = encode_checked(coll.core.id, &docs)?;
+    flush::wait_for_room(coll)?;
     let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
     let (seq, t, rows, wal, ticket) = {
         let mut w = coll.db.write.lock();
@@ -102,6 +103,8 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
         let seq = w.next_seq;
         let ticket = wal.submit(seq, payload)?;
         w.next_seq += 1;
+        coll.db.visibility.begin(seq);
+        coll.core.visibility.begin(seq);
         let rows = apply_puts(&coll.core, &t, seq, docs);
         (seq, t, rows, wal, ticket)
     };
@@ -136,6 +139,7 @@ fn delete_untimed(coll: &Arc<CollectionInner>, ids: &[&str], expected: Option<u6
         return Err(invalid(format!("batch of {} ids, limit {BATCH_DOCS_MAX}", ids.len())));
     }
     ids.iter().try_for_each(|id| validate::doc_id(id))?;
+    flush::wait_for_room(coll)?;
     let (seq, t, wal, ticket, live) = {
         let mut w = coll.db.write.lock();
         coll.check_live()?;
@@ -164,6 +168,8 @@ fn delete_untimed(coll: &Arc<CollectionInner>, ids: &[&str], expected: Option<u6
         let seq = w.next_seq;
         let ticket = wal.submit(seq, payload)?;
         w.next_seq += 1;
+        coll.db.visibility.begin(seq);
+        coll.core.visibility.begin(seq);
         live.iter().for_each(|id| apply_delete(&coll.core, &t, seq, id));
         (seq, t, wal, ticket, live)
     };
@@ -243,6 +249,7 @@ fn abort(coll: &CollectionInner, old: &Tables, seq: u64, ids: &[String], e: &Err
             coll.core.live.fetch_add(is_live as i64 - was_live as i64, Ordering::Relaxed);
         }
     }
+    coll.core.visibility.finish(seq);
     coll.db.visibility.finish(seq);
 }
 
@@ -269,7 +276,11 @@ pub(crate) fn index_rows(mem: &Memtable, rows: &[u32], progress: &Reporter<'_>) 
     });
 }
 
+/// Makes the write visible and waits until it is (read-your-writes): until
+/// every earlier write *of this collection* has finished — not those of
+/// other collections, so a large batch elsewhere holds nothing back.
 fn publish(coll: &CollectionInner, seq: u64) {
+    coll.core.visibility.finish(seq);
     coll.db.visibility.finish(seq);
-    coll.db.visibility.wait_visible(seq);
+    coll.core.visibility.wait_finished(seq);
 }

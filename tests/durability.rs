@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use common::gate::{Call, GateFs, Then};
 use vego::{Collection, Db, Document, Durability, Error, Options};
@@ -265,4 +266,107 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(e.path(), dest).unwrap();
         }
     }
+}
+
+/// Defect (issue 12, 4): after one failed manifest rename no flush could
+/// ever succeed (the manifest was poisoned for good), yet writes were still
+/// acknowledged: the memtable grew without bound (3 → 20 MB against a 1 MB
+/// limit). Now a failed publication does not block later edits, writes are
+/// refused with `Io` once unflushed memory passes its named limit while
+/// flushes fail, and everything resumes when the fault clears.
+#[test]
+fn failing_manifest_renames_bound_unflushed_memory_and_writes_resume_when_they_clear() {
+    const D: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = GateFs::new();
+    let opts = Options::default().dimension(D).storage(Arc::new(fs.clone()));
+    let db = Db::open(dir.path(), opts.clone()).unwrap();
+    let c = db.create_collection("c", vego::CollectionConfig::new(D).memtable_bytes(1 << 20)).unwrap();
+    let doc = |i: u64| Document::new(format!("d{i}"), common::vector(i, D));
+    fs.fail_always(Call::Rename, "MANIFEST");
+    let (mut acked, mut refused) = (0u64, None);
+    for b in 0..200u64 {
+        match c.insert_batch((0..100).map(|j| doc(b * 100 + j)).collect()) {
+            Ok(()) => acked += 100,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("writes are refused before 20 MB pile up in memory");
+    assert!(matches!(&refused, Error::Io { .. }), "{refused}");
+    assert!(refused.to_string().contains("flushes are failing"), "{refused}");
+    let memtables = c.stats().memtable_bytes;
+    assert!(memtables <= 5 << 20, "unflushed memory stays bounded: {memtables} bytes");
+
+    // The fault clears: a retry flushes, and writes are acknowledged again.
+    fs.clear();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let next = acked;
+    loop {
+        match c.insert(doc(next)) {
+            Ok(()) => break,
+            Err(Error::Io { .. }) if std::time::Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("writes did not resume: {e}"),
+        }
+    }
+    acked += 1;
+    assert_eq!(c.len() as u64, acked);
+    drop(c);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts).unwrap();
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.len() as u64, acked, "every acknowledged write survives");
+    for i in [0, acked / 2, acked - 1] {
+        assert!(c.get(&format!("d{i}")).unwrap().is_some(), "d{i}");
+    }
+    db.close().unwrap();
+}
+
+/// Defect (issue 12, 7): head-of-line blocking across collections — an 8-d
+/// upsert in one collection waited 26 s behind a 20k-document batch in
+/// another, because a write was acknowledged only once every earlier seq of
+/// the database was visible. Now each collection publishes its own writes.
+/// The big batch is held mid-indexing (by its progress callback) until the
+/// small write in the other collection has been acknowledged.
+#[test]
+fn a_write_is_not_held_back_by_another_collections_large_batch() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let (small_done_tx, small_done_rx) = mpsc::channel::<()>();
+    let small_done_rx = parking_lot::Mutex::new(small_done_rx);
+    let (indexing_tx, indexing_rx) = mpsc::channel::<()>();
+    let indexing_tx = parking_lot::Mutex::new(indexing_tx);
+    let held = std::sync::atomic::AtomicBool::new(false);
+    let opts = Options::default().dimension(8).progress(move |p| {
+        let mid_batch = p.collection == "big" && p.task == vego::Task::InsertBatch && p.done > 0 && p.done < p.total;
+        if mid_batch && !held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let _ = indexing_tx.lock().send(());
+            // Hold the batch until the small write is acknowledged (or 60 s).
+            let _ = small_done_rx.lock().recv_timeout(Duration::from_secs(60));
+        }
+    });
+    let db = Db::open(dir.path(), opts).unwrap();
+    let (big, small) = (db.collection("big").unwrap(), db.collection("small").unwrap());
+    let batch = thread::spawn(move || {
+        big.insert_batch((0..20_000).map(|i| Document::new(format!("b{i}"), common::vector(i, 8))).collect())
+    });
+    indexing_rx.recv_timeout(Duration::from_secs(60)).expect("the big batch is being indexed");
+    let (tx, rx) = mpsc::channel();
+    let writer = thread::spawn({
+        let small = small.clone();
+        move || {
+            let r = small.upsert(Document::new("s", common::vector(1, 8)));
+            let _ = tx.send(());
+            r
+        }
+    });
+    let acked = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+    let _ = small_done_tx.send(()); // let the batch finish either way
+    assert!(acked, "the small write waited for the other collection's batch");
+    writer.join().unwrap().unwrap();
+    assert!(small.get("s").unwrap().is_some(), "read-your-writes");
+    batch.join().unwrap().unwrap();
+    db.close().unwrap();
 }

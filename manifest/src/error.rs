@@ -38,9 +38,6 @@ pub enum Error {
     /// The edit closure refused the edit; nothing was persisted.
     #[error("{0}")]
     Rejected(String),
-    /// An earlier persist failed half-way (e.g. fsync); the manifest refuses edits until reopened.
-    #[error("manifest is poisoned by an earlier failure: {0}")]
-    Poisoned(String),
 }
 
 /// Result alias of this crate.

@@ -20,8 +20,16 @@ pub struct Manifest {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
     current: ArcSwap<ManifestState>,
-    /// Serialises edits; also remembers a failure that poisons further edits.
-    writer: Mutex<Option<String>>,
+    /// Serialises edits; remembers the version of the last edit whose
+    /// publication failed, if no edit has been durable since.
+    writer: Mutex<Uncertain>,
+}
+
+/// An edit whose rename or directory fsync failed: its version may or may
+/// not be on disk, and may or may not survive a crash.
+#[derive(Default)]
+struct Uncertain {
+    version: Option<u64>,
 }
 
 impl std::fmt::Debug for Manifest {
@@ -49,7 +57,7 @@ impl Manifest {
             dir: dir.to_path_buf(),
             storage,
             current: ArcSwap::from_pointee(state),
-            writer: Mutex::new(None),
+            writer: Mutex::new(Uncertain::default()),
         })
     }
 
@@ -83,7 +91,7 @@ impl Manifest {
             dir: dir.to_path_buf(),
             storage,
             current: ArcSwap::from_pointee(state),
-            writer: Mutex::new(None),
+            writer: Mutex::new(Uncertain::default()),
         })
     }
 
@@ -92,11 +100,13 @@ impl Manifest {
         self.current.load_full()
     }
 
-    /// Whether a failed edit left the on-disk state unknown (the new version
-    /// may or may not survive a crash): edits are refused until reopen, and
-    /// files the failed edit named must be kept.
-    pub fn is_poisoned(&self) -> bool {
-        self.writer.lock().is_some()
+    /// Whether the last edit failed at its publication (rename or directory
+    /// fsync) and no edit has been durable since: its version may still be
+    /// the newest on disk after a crash, so files it named must be kept.
+    /// Once a later edit is durable, that one wins at open and the files
+    /// only the failed version named are garbage (open deletes them).
+    pub fn last_edit_uncertain(&self) -> bool {
+        self.writer.lock().version.is_some()
     }
 
     /// The directory holding the manifest.
@@ -108,32 +118,35 @@ impl Manifest {
     /// version, then publishes it. If `f` fails nothing changes. If writing or
     /// fsyncing the temp file fails, the edit fails and nothing changes (the
     /// previous version is still the newest complete file). If the rename or
-    /// the directory fsync fails the manifest is poisoned: whether the new
-    /// version survives a crash is unknown, so further edits are refused until
-    /// the database is reopened.
+    /// the directory fsync fails, the edit fails but its version may or may
+    /// not survive a crash ([`Manifest::last_edit_uncertain`]): memory keeps
+    /// the previous state, and the next edit is written under a *higher*
+    /// version number than the failed one, so once it is durable it wins at
+    /// open whatever became of the failed one. Edits therefore keep working
+    /// when the fault clears; nothing is ever retried under the same name.
     pub fn edit<F>(&self, f: F) -> Result<Arc<ManifestState>>
     where
         F: FnOnce(&mut ManifestState) -> Result<()>,
     {
-        let mut poisoned = self.writer.lock();
-        if let Some(why) = poisoned.as_ref() {
-            return Err(Error::Poisoned(why.clone()));
-        }
+        let mut uncertain = self.writer.lock();
         let old = self.current.load_full();
         let mut next = (*old).clone();
         f(&mut next)?;
-        next.version = old.version + 1;
+        next.version = old.version.max(uncertain.version.unwrap_or(0)) + 1;
         if let Err((stage, e)) = write_version(&*self.storage, &self.dir, &next) {
             if stage == Stage::Publish {
-                *poisoned = Some(e.to_string());
+                uncertain.version = Some(next.version);
             }
             return Err(e);
         }
+        let failed = uncertain.version.take();
         let next = Arc::new(next);
         self.current.store(next.clone());
-        // The new version is durable; the old file is garbage. A failure to delete
-        // it is harmless (open deletes it) so it does not poison.
-        let _ = self.storage.remove_file(&version_path(&self.dir, old.version));
+        // The new version is durable; older files are garbage. A failure to
+        // delete them is harmless (open deletes them) so it does not fail the edit.
+        for v in std::iter::once(old.version).chain(failed) {
+            let _ = self.storage.remove_file(&version_path(&self.dir, v));
+        }
         Ok(next)
     }
 }
@@ -238,6 +251,66 @@ mod tests {
             Err(Error::Corruption { file, .. }) => assert_eq!(file, path),
             other => panic!("expected corruption, got {other:?}"),
         }
+    }
+
+    /// Defect (issue 12, 4): one failed rename poisoned the manifest for good,
+    /// so no flush could ever succeed again while writes went on. Now the
+    /// next edit goes under a higher version and wins at open.
+    #[test]
+    fn edit_after_a_failed_rename_succeeds_under_a_higher_version_and_wins_at_open() {
+        #[derive(Debug, Default)]
+        struct FailRenames(std::sync::atomic::AtomicU32);
+        impl Storage for FailRenames {
+            fn create_new(&self, p: &Path) -> std::io::Result<Box<dyn vego_storage::StorageFile>> {
+                StdStorage.create_new(p)
+            }
+            fn create(&self, p: &Path) -> std::io::Result<Box<dyn vego_storage::StorageFile>> {
+                StdStorage.create(p)
+            }
+            fn open_existing(&self, p: &Path) -> std::io::Result<Box<dyn vego_storage::StorageFile>> {
+                StdStorage.open_existing(p)
+            }
+            fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+                let fail = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                if fail {
+                    // The rename happens, but its report is lost: the worst case.
+                    fs::rename(from, to)?;
+                    return Err(std::io::Error::other("injected EIO on rename"));
+                }
+                StdStorage.rename(from, to)
+            }
+            fn remove_file(&self, p: &Path) -> std::io::Result<()> {
+                StdStorage.remove_file(p)
+            }
+            fn create_dir_all(&self, p: &Path) -> std::io::Result<()> {
+                StdStorage.create_dir_all(p)
+            }
+            fn sync_dir(&self, d: &Path) -> std::io::Result<()> {
+                StdStorage.sync_dir(d)
+            }
+        }
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(FailRenames::default());
+        let m = Manifest::create_with(dir.path(), storage.clone()).unwrap();
+        storage.0.store(1, Ordering::SeqCst);
+        let failed = m.edit(|s| {
+            s.last_seq = 5;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert!(m.last_edit_uncertain());
+        assert_eq!(m.current().last_seq, 0, "memory keeps the previous state");
+        let next = m
+            .edit(|s| {
+                s.last_seq = 9;
+                Ok(())
+            })
+            .expect("edits work again once the fault clears");
+        assert_eq!(next.version, 3, "the failed edit's version 2 is never reused");
+        assert!(!m.last_edit_uncertain());
+        let r = Manifest::open(dir.path()).unwrap();
+        assert_eq!((r.current().version, r.current().last_seq), (3, 9));
     }
 
     #[test]

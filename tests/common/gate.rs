@@ -16,6 +16,7 @@ use vego::storage::{StdStorage, Storage, StorageFile};
 pub enum Call {
     Append,
     Sync,
+    Rename,
 }
 
 /// What the stopped call does once released.
@@ -40,6 +41,8 @@ struct Gate {
 struct State {
     gates: Vec<Gate>,
     next_id: u64,
+    /// Calls that fail at once, every time, until cleared.
+    failing: Vec<(Call, String)>,
 }
 
 /// The wrapper: real files, plus gates.
@@ -89,11 +92,25 @@ impl GateFs {
         cv.notify_all();
     }
 
+    /// Makes every `call` on a path containing `path_has` fail with EIO
+    /// (without doing anything) until [`GateFs::clear`].
+    pub fn fail_always(&self, call: Call, path_has: &str) {
+        self.state.0.lock().failing.push((call, path_has.into()));
+    }
+
+    /// Ends every [`GateFs::fail_always`].
+    pub fn clear(&self) {
+        self.state.0.lock().failing.clear();
+    }
+
     /// Runs the gate protocol for one call; returns what to do.
     fn pass(&self, call: Call, path: &Path) -> Then {
         let (m, cv) = &*self.state;
         let mut s = m.lock();
         let p = path.to_string_lossy().into_owned();
+        if s.failing.iter().any(|(c, has)| *c == call && p.contains(has.as_str())) {
+            return Then::FailEio;
+        }
         let Some(i) = s.gates.iter().position(|g| g.call == call && !g.reached && p.contains(&g.path_has)) else {
             return Then::Proceed;
         };
@@ -157,6 +174,7 @@ impl Storage for GateFs {
         Ok(self.wrap(path, StdStorage.open_existing(path)?))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        outcome(self.pass(Call::Rename, to))?;
         StdStorage.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
