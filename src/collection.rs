@@ -299,11 +299,15 @@ impl Collection {
     }
 
     /// Writes the memtable to a segment file and waits for it; afterwards
-    /// the data no longer needs the WAL (which is truncated).
+    /// the data no longer needs the WAL (which is truncated). Every write
+    /// acknowledged before the call — in any collection, under any
+    /// `Durability` — is durable when it returns.
     pub fn flush(&self) -> Result<()> {
         self.inner.check_live()?;
         flush::freeze(&self.inner);
-        flush::flush_frozen(&self.inner)
+        flush::flush_frozen(&self.inner)?;
+        // Even when there was nothing to flush here.
+        flush::sync_wal(&self.inner.db)
     }
 
     /// Merges the collection's segments into one, dropping versions no

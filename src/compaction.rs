@@ -65,6 +65,11 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     // snapshots from now on see at least `vis`, so a version superseded at or
     // below it is invisible to all of them.
     let vis = core.visibility.visible();
+    // Dropping a version superseded at or below `vis` is safe only once the
+    // superseding write is durable: under `Periodic` / `None` it may still
+    // be only in the page cache, and a power loss would then lose both
+    // versions. Every write at or below `vis` has its record written; sync.
+    crate::flush::sync_wal(db)?;
     let kept = collect(&segments, vis, &mut stats)?;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,

@@ -277,8 +277,9 @@ fn install(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, 
 }
 
 /// Makes every WAL record submitted so far durable. A failed fsync
-/// poisons the write path, as in the write path itself.
-fn sync_wal(db: &DbShared) -> Result<()> {
+/// poisons the write path, as in the write path itself. (Before a flush or
+/// compaction makes anything durable that depends on earlier writes.)
+pub(crate) fn sync_wal(db: &DbShared) -> Result<()> {
     let Some(wal) = db.write.lock().wal.clone() else { return Ok(()) };
     wal.sync().inspect_err(|e| db.poison(format!("WAL fsync before a flush failed: {e}")))
 }

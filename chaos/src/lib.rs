@@ -18,11 +18,16 @@
 //!   module over a `Durability::Sync` database) under concurrent HTTP
 //!   upserts, deletes and queries, restart it and check over HTTP that every
 //!   acknowledged write is there and nothing else.
+//! * [`concurrent`] — `powerloss --concurrent` and `iofault --concurrent`:
+//!   several writer threads over two collections with flushes and
+//!   compactions running, checked against one cut of the global history
+//!   (also for `Durability::Periodic` and `None`).
 //! * [`iofault`] — the `iofault` mode: failing writes and fsyncs, ENOSPC,
 //!   short writes; the caller must get errors, reads must keep working,
 //!   writes must resume after a write fault and stop after a failed fsync
 //!   until reopen, and nothing acknowledged may be lost.
 
+pub mod concurrent;
 pub mod iofault;
 pub mod kill;
 pub mod powerloss;
@@ -45,6 +50,10 @@ pub struct Summary {
     /// documents, failed reopens, broken contracts (e.g. a write accepted
     /// after a failed fsync).
     pub corrupt: u64,
+    /// Live documents a default-`ef` search for their own vector missed but
+    /// an exhaustive one (`ef` 2000) found: graph recall, not hidden data
+    /// (a document `get` finds that no search finds is counted as corrupt).
+    pub recall_misses: u64,
 }
 
 impl Summary {
@@ -65,6 +74,10 @@ impl std::fmt::Display for Summary {
             f,
             "{}: {} cycles, {} acked ops verified, {} lost, {} corrupt",
             self.mode, self.cycles, self.acked, self.lost, self.corrupt
-        )
+        )?;
+        if self.recall_misses > 0 {
+            write!(f, " ({} graph recall misses at the default ef)", self.recall_misses)?;
+        }
+        Ok(())
     }
 }

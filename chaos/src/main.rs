@@ -24,6 +24,25 @@ struct Run {
     /// Database directory (default: a fresh temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// `powerloss` / `iofault`: several writer threads over two collections
+    /// with flushes and compactions running (checked against one cut of the
+    /// global history).
+    #[arg(long)]
+    concurrent: bool,
+    /// Durability of the concurrent modes: `sync`, `periodic` (every 5 ms)
+    /// or `none`.
+    #[arg(long, default_value = "sync", value_parser = ["sync", "periodic", "none"])]
+    durability: String,
+}
+
+impl Run {
+    fn durability(&self) -> vego::Durability {
+        match self.durability.as_str() {
+            "periodic" => vego::Durability::Periodic(std::time::Duration::from_millis(5)),
+            "none" => vego::Durability::None,
+            _ => vego::Durability::Sync,
+        }
+    }
 }
 
 impl Run {
@@ -73,7 +92,12 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().mode {
+    let cli = Cli::parse();
+    let cli_mode = match &cli.mode {
+        Mode::Iofault(_) => Some("iofault"),
+        _ => None,
+    };
+    match cli.mode {
         Mode::Child { dir, seed, start } => vego_chaos::kill::child(&dir, seed, start),
         Mode::CompactChild { dir } => vego_chaos::kill::compact_child(&dir),
         Mode::ServerChild { dir } => vego_chaos::server::child(&dir),
@@ -108,6 +132,17 @@ fn main() -> ExitCode {
             };
             let summary = vego_chaos::kill::run(&dir, cycles, seed, &child, every_100);
             finish(&summary, cycles)
+        }
+        Mode::Powerloss(run) | Mode::Iofault(run) if run.concurrent => {
+            let mode = if matches!(cli_mode, Some("iofault")) {
+                vego_chaos::concurrent::Mode::IoFault
+            } else {
+                vego_chaos::concurrent::Mode::PowerLoss
+            };
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let dir = run.dir(&tmp);
+            let summary = vego_chaos::concurrent::run(&dir, run.cycles, run.seed, mode, run.durability(), every_100);
+            finish(&summary, run.cycles)
         }
         Mode::Powerloss(run) => {
             let Run { cycles, seed, .. } = run;
