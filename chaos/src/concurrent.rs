@@ -426,7 +426,17 @@ pub fn run(
             if pass == 1 {
                 sim.disarm();
             }
-            let (db, colls) = match open(dir, sim.clone(), durability) {
+            let opened = match open(dir, sim.clone(), durability) {
+                // An injected fault may fail the open itself (an fsync of
+                // the recovery, a new log file): it must say so, and the
+                // next open, the fault cleared, must succeed.
+                Err(Error::Io { .. } | Error::Poisoned(_)) if !sim.crashed() && !sim.hits().is_empty() => {
+                    sim.disarm();
+                    open(dir, sim.clone(), durability)
+                }
+                other => other,
+            };
+            let (db, colls) = match opened {
                 Ok(x) => x,
                 Err(_) if sim.crashed() => break, // the power went off while opening
                 Err(e) => {
