@@ -33,7 +33,7 @@ use std::cell::RefCell;
 
 use super::distance::{distance_fn, DistanceFn, Metric};
 use super::index::Hnsw;
-use super::params::MAX_LEVEL;
+use super::params::{HnswParams, MAX_LEVEL};
 use super::search::{knn, Scratch};
 use super::view::GraphView;
 use super::NodeId;
@@ -403,10 +403,48 @@ impl Hnsw {
     }
 }
 
+impl Hnsw {
+    /// A live index holding exactly the nodes, levels, lists and entry point
+    /// of `g` (ids kept), with `params` for later inserts and quantization
+    /// (its `m` is replaced by the graph's). Loads a built graph without
+    /// rebuilding it (benchmarks compare search code on one fixed graph).
+    /// `None` when `g`'s layer-0 capacity is not `2 × m` (this index's
+    /// geometry).
+    pub fn from_frozen(g: &FrozenGraph<'_>, params: HnswParams) -> Option<Hnsw> {
+        let p = g.parts;
+        let params = HnswParams { m: p.m, ..params };
+        if p.m < 2 || params.m0() != p.m0 {
+            return None;
+        }
+        let h = Hnsw::new(p.dim, p.metric, params);
+        for id in 0..g.n as NodeId {
+            h.graph.claim_id(id);
+            h.graph.init_node(id, g.vector(id)?, usize::from(p.levels[id as usize]));
+        }
+        for id in 0..g.n as NodeId {
+            let node = h.graph.node(id)?;
+            let guard = node.lock();
+            for layer in 0..=usize::from(p.levels[id as usize]) {
+                let mut ids = Vec::new();
+                g.for_each_neighbour(id, layer, |n| ids.push(n));
+                h.graph.set_neighbours(&guard, id, layer, ids.into_iter());
+            }
+        }
+        for id in 0..g.n as NodeId {
+            h.graph.mark_ready(id);
+        }
+        h.completed.store(g.n, std::sync::atomic::Ordering::Release);
+        if let Some(e) = p.entry {
+            h.set_entry_point(super::index::EntryPoint { id: e, level: usize::from(p.max_level) });
+        }
+        Some(h)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hnsw::HnswParams;
+    use crate::hnsw::distance;
 
     fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut s = seed;
@@ -526,5 +564,32 @@ mod tests {
         let parts = FrozenParts { links0: &words, ..p };
         let g = FrozenGraph::new(parts).unwrap();
         assert_eq!(g.search(&[0.0; 16], 5, 20, &|_| true), flat.view().search(&[0.0; 16], 5, 20, &|_| true));
+    }
+
+    #[test]
+    fn a_live_index_loaded_from_a_frozen_graph_answers_like_the_original() {
+        for quantize in [false, true] {
+            let h = built(2000, Metric::L2);
+            let flat = h.to_flat().unwrap();
+            let params = HnswParams { m: 8, ef_construction: 64, seed: 3, quantize };
+            let live = Hnsw::from_frozen(&flat.view(), params).expect("same geometry");
+            assert_eq!(live.len(), 2000);
+            for q in random_rows(30, 16, 77).iter() {
+                let got = live.search(q, 10, 40, &|_| true);
+                if quantize {
+                    // Different walk (records), same exact distances.
+                    assert!(got.iter().all(|&(id, d)| d == distance(Metric::L2, q, &h.vector(id))));
+                } else {
+                    assert_eq!(got, h.search(q, 10, 40, &|_| true));
+                }
+            }
+            let again = live.to_flat().unwrap();
+            assert_eq!(again.links0, flat.links0);
+            assert_eq!(again.upper, flat.upper);
+            assert_eq!(again.entry, flat.entry);
+        }
+        let flat = built(100, Metric::L2).to_flat().unwrap();
+        let odd = FrozenParts { m0: 7, links0: &[], ..flat.parts() };
+        assert!(Hnsw::from_frozen(&FrozenGraph::prevalidated(odd), HnswParams::default()).is_none());
     }
 }

@@ -78,6 +78,23 @@ fn header(record: &[u8]) -> (f32, f32, f32) {
     (f(0), f(4), f(8))
 }
 
+/// Standard deviations of the estimated inner product's error that
+/// [`QuantQuery::distance_and_bound`] allows (the re-scoring of a quantized
+/// search stops at nodes whose distance minus this bound is past the k-th
+/// exact distance).
+pub(crate) const ERROR_SIGMAS: f32 = 4.0;
+
+/// `v` rounded to the nearest integer and clamped to `−127..=127`, without
+/// a libm call (the baseline x86_64 target has no rounding instruction, so
+/// `f32::round` is a function call there). Truncating `v ± 0.5` toward zero
+/// is `f32::round` except within an ulp of a half, where either neighbour
+/// is as good a code.
+#[inline(always)]
+fn round_to_i8(v: f32) -> i8 {
+    let v = v.clamp(-127.0, 127.0);
+    (v + 0.5f32.copysign(v)) as i8
+}
+
 /// `Σ c_i · p_i` over equal-length slices whose length is a multiple of 32.
 pub(crate) type DotU8I8 = fn(&[u8], &[i8]) -> i32;
 
@@ -149,13 +166,23 @@ pub(crate) struct QuantQuery {
     scale: f32,
     sum: f32,
     norm_sq: f32,
+    /// `√dim` of the prepared query.
+    dim_sqrt: f32,
     metric: Metric,
     dot: DotU8I8,
 }
 
 impl Default for QuantQuery {
     fn default() -> Self {
-        QuantQuery { codes: Vec::new(), scale: 0.0, sum: 0.0, norm_sq: 0.0, metric: Metric::L2, dot: dot_kernel() }
+        QuantQuery {
+            codes: Vec::new(),
+            scale: 0.0,
+            sum: 0.0,
+            norm_sq: 0.0,
+            dim_sqrt: 0.0,
+            metric: Metric::L2,
+            dot: dot_kernel(),
+        }
     }
 }
 
@@ -174,12 +201,30 @@ impl QuantQuery {
         if self.scale > 0.0 {
             let inv = 1.0 / self.scale;
             for (p, &v) in self.codes.iter_mut().zip(query) {
-                *p = (v * inv).round().clamp(-127.0, 127.0) as i8;
+                *p = round_to_i8(v * inv);
             }
         }
         self.sum = query.iter().sum();
         self.norm_sq = query.iter().map(|v| v * v).sum();
+        self.dim_sqrt = (query.len() as f32).sqrt();
         self.metric = metric;
+    }
+
+    /// [`QuantQuery::distance`] and a bound on its error: the exact
+    /// distance lies within `± bound` with high probability (a rounding
+    /// error is uniform within half a step, so the error of the inner
+    /// product is a sum of independent terms with standard deviation
+    /// `√(‖q‖² s_x² + ‖x − offset‖² s_q²) / √12`; the bound is
+    /// [`ERROR_SIGMAS`] of those, `‖x − offset‖` bounded by
+    /// `‖x‖ + |offset| √dim`).
+    #[inline(always)]
+    pub(crate) fn distance_and_bound(&self, record: &[u8]) -> (f32, f32) {
+        let (offset, scale, norm_sq) = header(record);
+        let shifted = norm_sq.sqrt() + offset.abs() * self.dim_sqrt;
+        let var = self.norm_sq * scale * scale + shifted * shifted * self.scale * self.scale;
+        let ip_bound = ERROR_SIGMAS * (var / 12.0).sqrt();
+        let bound = if self.metric == Metric::L2 { 2.0 * ip_bound } else { ip_bound };
+        (self.distance(record), bound)
     }
 
     /// Approximate distance (smaller is closer, as the graph's metric) to
@@ -270,6 +315,51 @@ mod tests {
                 spread = spread.max(exact.abs());
             }
             assert!(worst <= 0.02 * spread.max(1.0), "{metric:?}: error {worst} against distances up to {spread}");
+        }
+    }
+
+    #[test]
+    fn fast_rounding_matches_round_away_from_halves() {
+        let mut s = 3u64;
+        for v in random_vec(&mut s, 20_000, 300.0).into_iter().chain([0.0, -0.0, 0.5, -0.5, 126.5, -127.6, 1e9, -1e9]) {
+            let want = v.round().clamp(-127.0, 127.0);
+            let got = f32::from(round_to_i8(v));
+            let near_half = (v.abs().fract() - 0.5).abs() < 1e-4;
+            assert!(got == want || (near_half && (got - want).abs() == 1.0), "{v}: {got} vs {want}");
+        }
+    }
+
+    /// The bound of `distance_and_bound` covers the error of nearly every
+    /// estimate (it is a 4-sigma bound of a sum of rounding errors).
+    #[test]
+    fn error_bounds_cover_the_estimates() {
+        let mut s = 17u64;
+        for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct] {
+            for dim in [16usize, 384, 768] {
+                let norm = |mut v: Vec<f32>| {
+                    if metric == Metric::Cosine {
+                        super::super::distance::normalize(&mut v);
+                    }
+                    v
+                };
+                let (mut outside, mut total) = (0, 0);
+                for _ in 0..20 {
+                    let q = norm(random_vec(&mut s, dim, 1.0));
+                    let mut prepared = QuantQuery::default();
+                    prepared.prepare(&q, metric);
+                    for _ in 0..100 {
+                        let x = norm(random_vec(&mut s, dim, 1.0));
+                        let mut rec = vec![0u8; record_len(dim)];
+                        encode(&x, &mut rec);
+                        let (d, bound) = prepared.distance_and_bound(&rec);
+                        assert_eq!(d, prepared.distance(&rec));
+                        let exact = super::super::distance::distance(metric, &q, &x);
+                        total += 1;
+                        outside += usize::from((d - exact).abs() > bound);
+                    }
+                }
+                assert!(outside * 1000 <= total, "{metric:?} dim {dim}: {outside} of {total} outside the bound");
+            }
         }
     }
 }

@@ -103,6 +103,11 @@ pub(crate) struct Scratch {
     pub(crate) pruned: Vec<Candidate>,
     /// The quantized query of a search over a quantized graph.
     quant: QuantQuery,
+    /// Re-scoring order of a quantized search: nodes by the lower end of
+    /// their distance bound.
+    order: Vec<Candidate>,
+    /// Full vectors read by the last re-scoring.
+    pub(crate) rescored: usize,
 }
 
 impl Scratch {
@@ -115,6 +120,7 @@ impl Scratch {
             + c * (self.candidates.capacity()
                 + self.results.capacity()
                 + self.found.capacity()
+                + self.order.capacity()
                 + self.selected.capacity()
                 + self.prune.capacity()
                 + self.pruned.capacity())
@@ -124,9 +130,10 @@ impl Scratch {
 /// k nearest nodes to `query` that are ready and accepted, nearest first, as
 /// `(node, distance)`; see [`Hnsw::search`] for the semantics.
 ///
-/// Over a quantized graph the walk scores nodes by their records and the
-/// `max(ef, k)` nodes it finds are re-scored with the full vectors, so the
-/// distances returned are exact.
+/// Over a quantized graph the walk scores nodes by their records; of the
+/// `max(ef, k)` nodes it finds, those that may be among the `k` nearest
+/// (by the records' error bound) are re-scored with the full vectors, so
+/// the distances returned are exact.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn knn<G: GraphView>(
     g: &G,
@@ -148,17 +155,67 @@ pub(crate) fn knn<G: GraphView>(
     let mut quant = std::mem::take(&mut scratch.quant);
     quant.prepare(query, metric);
     walk(g, &quant, scratch, k, ef, accept);
+    let out = rescore(g, &quant, dist, query, scratch, k);
     scratch.quant = quant;
-    let mut out: Vec<(NodeId, f32)> =
-        scratch.found.iter().filter_map(|c| g.vector(c.id).map(|v| (c.id, dist(query, v)))).collect();
+    out
+}
+
+/// Cache-line prefetch distance (in candidates) of the re-scoring loop.
+const RESCORE_AHEAD: usize = 2;
+
+/// Exact distances for the nodes of `scratch.found` (scored on records by
+/// `quant`), the best `k` nearest first. Nodes are re-scored in order of the
+/// lower end of their error bound, stopping at the first whose lower end is
+/// past the `k`-th exact distance found: with high probability no later node
+/// is closer, so the answer equals re-scoring them all while most full
+/// vectors (the cache misses) are never read.
+pub(super) fn rescore<G: GraphView>(
+    g: &G,
+    quant: &QuantQuery,
+    dist: DistanceFn,
+    query: &[f32],
+    scratch: &mut Scratch,
+    k: usize,
+) -> Vec<(NodeId, f32)> {
+    let Scratch { found, order, results, rescored, .. } = scratch;
+    *rescored = 0;
+    order.clear();
+    order.extend(found.iter().filter_map(|c| {
+        g.record(c.id).map(|r| {
+            let (d, bound) = quant.distance_and_bound(r);
+            Candidate { id: c.id, dist: d - bound }
+        })
+    }));
+    order.sort_unstable();
+    results.clear();
+    for c in order.iter().take(RESCORE_AHEAD) {
+        g.prefetch_vector(c.id, 0);
+    }
+    for i in 0..order.len() {
+        let low = order[i];
+        if results.len() >= k && results.peek().is_some_and(|w| low.dist > w.dist) {
+            break;
+        }
+        if let Some(next) = order.get(i + RESCORE_AHEAD) {
+            g.prefetch_vector(next.id, 0);
+        }
+        let Some(v) = g.vector(low.id) else {
+            continue;
+        };
+        *rescored += 1;
+        results.push(Candidate { id: low.id, dist: dist(query, v) });
+        if results.len() > k {
+            results.pop();
+        }
+    }
+    let mut out: Vec<(NodeId, f32)> = results.drain().map(|c| (c.id, c.dist)).collect();
     out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-    out.truncate(k);
     out
 }
 
 /// Descends from the entry point and beam-searches layer 0, leaving the
 /// result in `scratch.found`.
-fn walk<G: GraphView, S: Scorer<G>>(
+pub(super) fn walk<G: GraphView, S: Scorer<G>>(
     g: &G,
     scorer: &S,
     scratch: &mut Scratch,

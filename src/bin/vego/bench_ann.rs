@@ -3,10 +3,13 @@
 //! then answers the queries one at a time through the public `search_with`
 //! for each `ef`, printing one JSON object per line:
 //!
-//! `{"ef":…, "recall":…, "qps":…, "p50_us":…, "p99_us":…, "build_s":…, "mem_bytes":…}`
+//! `{"ef":…, "recall":…, "qps":…, "p50_us":…, "p99_us":…, "build_s":…, "mem_bytes":…,
+//!   "index_bytes_per_vector":…}`
 //!
 //! `recall` is recall@k against the first k ids of the ground truth;
-//! `mem_bytes` is the collection's memtable documents plus its HNSW index.
+//! `mem_bytes` is the collection's memtable documents plus its HNSW index;
+//! `index_bytes_per_vector` is the index alone (graph vectors, lists and,
+//! when quantized, records) per base vector.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -126,6 +129,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let build_s = t.elapsed().as_secs_f64();
     let stats = coll.stats();
     let mem_bytes = stats.memtable_bytes + stats.index_bytes;
+    let index_bytes_per_vector = stats.index_bytes as f64 / base.rows().max(1) as f64;
 
     for &ef in &args.ef {
         let opts = SearchOptions::new(args.k).ef(ef.max(args.k)).include_document(false);
@@ -142,6 +146,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             "p99_us": percentile(&lat_us, 0.99),
             "build_s": build_s,
             "mem_bytes": mem_bytes,
+            "index_bytes_per_vector": index_bytes_per_vector.round(),
         });
         println!("{line}");
     }

@@ -75,3 +75,41 @@ fn quantized_search_keeps_recall_and_returns_exact_distances() {
         }
     }
 }
+
+/// The bounded re-scoring of a quantized search returns what re-scoring
+/// every node the walk found would (the bound is statistical: nearly
+/// always), while reading far fewer full vectors.
+#[test]
+fn bounded_rescoring_equals_rescoring_every_candidate() {
+    use crate::hnsw::quant::QuantQuery;
+    use crate::hnsw::search::{rescore, walk, Scratch};
+    use crate::hnsw::view::GraphView;
+    for (metric, normalise) in [(Metric::L2, false), (Metric::Cosine, true), (Metric::InnerProduct, false)] {
+        let (mut base, mut queries) = clustered(N, 200, 128, 100, NOISE, 13);
+        if normalise {
+            base.normalize_rows();
+            queries.normalize_rows();
+        }
+        let (index, _) = build(&base, metric, crate::hnsw::HnswParams { quantize: true, ..params() }, 2);
+        let view = index.view();
+        let mut scratch = Scratch::default();
+        let mut quant = QuantQuery::default();
+        let (mut same, mut rescored, mut found) = (0, 0, 0);
+        for qi in 0..queries.len() {
+            let q = queries.row(qi);
+            quant.prepare(q, metric);
+            walk(&view, &quant, &mut scratch, K, 64, &|_| true);
+            let mut all: Vec<(u32, f32)> =
+                scratch.found.iter().map(|c| (c.id, (index.dist)(q, view.vector(c.id).unwrap()))).collect();
+            all.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            all.truncate(K);
+            found += scratch.found.len();
+            let got = rescore(&view, &quant, index.dist, q, &mut scratch, K);
+            rescored += scratch.rescored;
+            same += usize::from(got == all);
+        }
+        eprintln!("{metric:?}: {same} of {} answers equal; {rescored} of {found} candidates re-scored", queries.len());
+        assert!(same * 100 >= queries.len() * 99, "{metric:?}: only {same} of {} answers equal", queries.len());
+        assert!(rescored * 2 < found, "{metric:?}: re-scored {rescored} of {found} candidates");
+    }
+}
