@@ -7,7 +7,7 @@
 //! (which are `not(eq)` / `not(in_)`).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::invalid;
 use crate::limits::NESTING_MAX;
@@ -70,6 +70,10 @@ pub enum Filter {
         /// Match values *not* among the candidates.
         except: bool,
     },
+    /// The document's id is one of these (Qdrant's `has_id`). Decided by
+    /// the id, not the metadata: [`Filter::matches`] (metadata only) never
+    /// matches it; [`Filter::matches_document`] does.
+    Ids(BTreeSet<String>),
     /// All must match.
     And(Vec<Filter>),
     /// Any must match.
@@ -126,6 +130,17 @@ impl Filter {
     pub fn match_except(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
         Filter::Match { field: field.to_owned(), values: vs.into_iter().map(Into::into).collect(), except: true }
     }
+    /// The document's id is one of `ids`.
+    ///
+    /// ```
+    /// use vego::Filter;
+    /// let f = Filter::ids(["a", "b"]);
+    /// assert!(f.matches_document("a", &Default::default()));
+    /// assert!(!f.matches_document("c", &Default::default()));
+    /// ```
+    pub fn ids(ids: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+        Filter::Ids(ids.into_iter().map(Into::into).collect())
+    }
     /// Both must match.
     pub fn and(self, o: Filter) -> Filter {
         match self {
@@ -178,6 +193,7 @@ impl Filter {
                 values.iter().try_for_each(check_operand)
             }
             Filter::Exists(field) => field_ok(field),
+            Filter::Ids(_) => Ok(()),
             Filter::Match { field, values, .. } => {
                 field_ok(field)?;
                 values.iter().try_for_each(check_operand)
@@ -187,17 +203,30 @@ impl Filter {
         }
     }
 
-    /// Evaluates the filter against a document's metadata.
+    /// Evaluates the filter against a document's metadata alone: an
+    /// [`Filter::Ids`] leaf, which needs the id, is false here (use
+    /// [`Filter::matches_document`]).
     pub fn matches(&self, metadata: &BTreeMap<String, Value>) -> bool {
+        self.eval(None, metadata)
+    }
+
+    /// Evaluates the filter against a document: its id and its metadata.
+    pub fn matches_document(&self, id: &str, metadata: &BTreeMap<String, Value>) -> bool {
+        self.eval(Some(id), metadata)
+    }
+
+    fn eval(&self, id: Option<&str>, metadata: &BTreeMap<String, Value>) -> bool {
         match self {
-            Filter::And(fs) => fs.iter().all(|f| f.matches(metadata)),
-            Filter::Or(fs) => fs.iter().any(|f| f.matches(metadata)),
-            Filter::Not(f) => !f.matches(metadata),
+            Filter::And(fs) => fs.iter().all(|f| f.eval(id, metadata)),
+            Filter::Or(fs) => fs.iter().any(|f| f.eval(id, metadata)),
+            Filter::Not(f) => !f.eval(id, metadata),
+            Filter::Ids(ids) => id.is_some_and(|id| ids.contains(id)),
             leaf => leaf.leaf_matches(metadata.get(leaf.field().expect("leaves name a field"))),
         }
     }
 
-    /// The field a leaf (comparison, `in`, `exists`) tests; `None` for combinators.
+    /// The field a leaf (comparison, `in`, `exists`, `match`) tests; `None`
+    /// for combinators and id sets.
     pub(crate) fn field(&self) -> Option<&str> {
         match self {
             Filter::Cmp { field, .. }

@@ -51,6 +51,13 @@ pub(crate) fn matching_rows(seg: &Segment, filter: &Filter) -> Result<RowSet> {
             m.bits.iter_mut().for_each(|b| *b = !*b);
             m
         }
+        Filter::Ids(ids) => {
+            let mut out = RowSet::all(n, false);
+            for row in ids.iter().filter_map(|id| seg.find(id)).filter(|&e| (e as usize) < n) {
+                out.bits[row as usize] = true;
+            }
+            out
+        }
         leaf => leaf_rows(seg, leaf, n)?,
     })
 }
@@ -108,6 +115,7 @@ pub(crate) fn segment_may_match(seg: &Segment, filter: &Filter) -> Result<bool> 
             false
         }
         Filter::Not(_) => true,
+        Filter::Ids(ids) => ids.iter().filter_map(|id| seg.find(id)).any(|e| e < seg.rows()),
         leaf => match seg.column(leaf.field().expect("leaf names a field"))? {
             None => leaf.leaf_matches(None),
             Some(c) => c.pages.iter().any(|p| page_may_match(leaf, &p.zone)),
