@@ -28,6 +28,7 @@ mod auth;
 mod collections;
 mod error;
 mod filter;
+mod path;
 mod payload;
 mod point_id;
 mod points;

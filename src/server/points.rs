@@ -196,7 +196,7 @@ pub(crate) async fn scroll(State(s): State<AppState>, Path(name): Path<String>, 
         return Err(ApiError::unsupported("scroll order_by (pages are in point id order)"));
     }
     let f = filter::parse(body.get("filter"))?;
-    let limit = body.get("limit").and_then(Json::as_u64).unwrap_or(10) as usize;
+    let limit = super::query::uint(&body, "limit", "scroll limit")?.unwrap_or(10);
     if limit == 0 || limit > SCROLL_LIMIT_MAX {
         return Err(ApiError::bad_request(format!("scroll limit must be 1..={SCROLL_LIMIT_MAX}")));
     }
@@ -263,6 +263,20 @@ pub(crate) fn record(doc: Document, sel: &Selector, with_vector: bool) -> Json {
     let mut r = Map::new();
     r.insert("id".into(), PointId::from_doc_id(&doc.id).to_json());
     r.insert("payload".into(), sel.apply(payload::from_metadata(&doc.metadata)).unwrap_or(Json::Null));
-    r.insert("vector".into(), if with_vector { json!(doc.vector) } else { Json::Null });
+    r.insert("vector".into(), if with_vector { f32s_json(&doc.vector) } else { Json::Null });
     Json::Object(r)
+}
+
+/// An `f32` as the shortest decimal that reads back as the same `f32`
+/// (`0.15`, not the `f64` expansion `0.15000000596046448`); non-finite
+/// values (which the API never stores) as null.
+pub(crate) fn f32_json(x: f32) -> Json {
+    // `Display` of f32 is the shortest round-tripping decimal; read as f64
+    // it prints the same digits.
+    x.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)
+}
+
+/// A vector of `f32`s, each as [`f32_json`] writes it.
+pub(crate) fn f32s_json(v: &[f32]) -> Json {
+    Json::Array(v.iter().map(|x| f32_json(*x)).collect())
 }
