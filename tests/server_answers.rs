@@ -232,3 +232,97 @@ fn search_top_is_limit_and_bad_limits_are_refused() {
     }
     f.expect(400, "POST", "/collections/t/points/query", json!({"query": [0.0, 0.0], "params": {"hnsw_ef": 0}}));
 }
+
+fn payloads(f: &Fixture, name: &str) -> Vec<(u64, Json)> {
+    let page = f.ok("POST", &format!("/collections/{name}/points/scroll"), json!({"limit": 100}));
+    page["points"].as_array().unwrap().iter().map(|p| (p["id"].as_u64().unwrap(), p["payload"].clone())).collect()
+}
+
+/// Set / overwrite / delete / clear payload were 404s; now they follow
+/// Qdrant, by ids or filter, and a missing id changes nothing.
+#[test]
+fn payload_updates_by_ids_and_filter() {
+    let f = Fixture::new();
+    f.create("u", 2, "Cosine");
+    f.upsert(
+        "u",
+        (1..=3)
+            .map(|i| json!({"id": i, "vector": [1.0, i as f32], "payload": {"n": i, "o": {"a": 1, "b": 2}}}))
+            .collect(),
+    );
+    f.ok("POST", "/collections/u/points/payload", json!({"payload": {"x": "new", "n": null}, "points": [1]}));
+    f.ok(
+        "POST",
+        "/collections/u/points/payload/delete",
+        json!({"keys": ["o.a"], "filter": {"must": [{"key": "n", "match": {"value": 2}}]}}),
+    );
+    f.ok("PUT", "/collections/u/points/payload", json!({"payload": {"only": true}, "points": [3]}));
+    assert_eq!(
+        payloads(&f, "u"),
+        [
+            (1, json!({"o": {"a": 1, "b": 2}, "x": "new"})),
+            (2, json!({"n": 2, "o": {"b": 2}})),
+            (3, json!({"only": true}))
+        ]
+    );
+    // Filters see the new payloads.
+    assert_eq!(f.count("u", json!({"must": [{"key": "x", "match": {"value": "new"}}]})), 1);
+    assert_eq!(f.count("u", json!({"must": [{"key": "n", "match": {"value": 1}}]})), 0);
+    // A missing id: 404, and nothing written (the request is atomic).
+    f.expect(404, "POST", "/collections/u/points/payload", json!({"payload": {"y": 1}, "points": [2, 99]}));
+    assert_eq!(f.count("u", json!({"must": [{"key": "y", "match": {"value": 1}}]})), 0);
+    f.ok("POST", "/collections/u/points/payload/clear", json!({"points": [1, 2]}));
+    assert_eq!(payloads(&f, "u")[..2], [(1, json!({})), (2, json!({}))]);
+    f.expect(400, "POST", "/collections/u/points/payload", json!({"payload": {"y": 1}, "points": [3], "key": "o"}));
+}
+
+/// `/points/batch` applies operations in order as one write; `upsert`
+/// honours `update_filter` and `update_mode`.
+#[test]
+fn points_batch_and_conditional_upserts() {
+    let f = Fixture::new();
+    f.create("b", 2, "Euclid");
+    f.upsert("b", (1..=3).map(|i| json!({"id": i, "vector": [i as f32, 0.0], "payload": {"v": 1}})).collect());
+    let ops = json!({"operations": [
+        {"upsert": {"points": [{"id": 4, "vector": [4.0, 0.0], "payload": {"v": 1}}]}},
+        {"set_payload": {"payload": {"v": 2}, "filter": {"must": [{"key": "v", "match": {"value": 1}}]}}},
+        {"overwrite_payload": {"payload": {"v": 3}, "points": [1]}},
+    ]});
+    let res = f.ok("POST", "/collections/b/points/batch", ops);
+    assert_eq!(res.as_array().unwrap().len(), 3);
+    assert_eq!(
+        payloads(&f, "b"),
+        [(1, json!({"v": 3})), (2, json!({"v": 2})), (3, json!({"v": 2})), (4, json!({"v": 2}))]
+    );
+    // Deletes and writes in one batch cannot be one atomic engine write: 400, nothing changes.
+    let mixed =
+        json!({"operations": [{"delete": {"points": [1]}}, {"set_payload": {"payload": {"v": 9}, "points": [2]}}]});
+    f.expect(400, "POST", "/collections/b/points/batch", mixed);
+    assert_eq!(f.count("b", Json::Null), 4);
+    // A delete then an upsert of the same id is a write.
+    let again =
+        json!({"operations": [{"delete": {"points": [1]}}, {"upsert": {"points": [{"id": 1, "vector": [1.0, 0.0]}]}}]});
+    f.ok("POST", "/collections/b/points/batch", again);
+    assert_eq!(payloads(&f, "b")[0], (1, json!({})));
+    // update_mode and update_filter.
+    let up = |body: Json| f.ok("PUT", "/collections/b/points", body);
+    up(
+        json!({"points": [{"id": 2, "vector": [0.0, 0.0], "payload": {"v": 7}}, {"id": 9, "vector": [9.0, 0.0]}], "update_mode": "insert_only"}),
+    );
+    assert_eq!(payloads(&f, "b")[1], (2, json!({"v": 2})), "insert_only leaves existing points");
+    assert_eq!(f.count("b", Json::Null), 5);
+    up(
+        json!({"points": [{"id": 3, "vector": [3.0, 0.0], "payload": {"v": 8}}, {"id": 10, "vector": [1.0, 0.0]}], "update_mode": "update_only"}),
+    );
+    assert_eq!(payloads(&f, "b")[2], (3, json!({"v": 8})));
+    assert_eq!(f.count("b", Json::Null), 5, "update_only inserts nothing");
+    let filt = json!({"must": [{"key": "v", "match": {"value": 8}}]});
+    up(
+        json!({"points": [{"id": 3, "vector": [3.0, 0.0], "payload": {"v": 5}}, {"id": 4, "vector": [4.0, 0.0], "payload": {"v": 5}}], "update_filter": filt}),
+    );
+    assert_eq!(
+        payloads(&f, "b")[2..4],
+        [(3, json!({"v": 5})), (4, json!({"v": 2}))],
+        "only matching points are updated"
+    );
+}

@@ -34,6 +34,7 @@ mod point_id;
 mod points;
 mod query;
 mod routes;
+mod updates;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,8 +104,12 @@ impl Server {
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind(opts.addr))?;
         let addr = listener.local_addr()?;
-        let state =
-            AppState { db: db.clone(), operations: Arc::new(AtomicU64::new(0)), api_key: opts.api_key.map(Arc::from) };
+        let state = AppState {
+            db: db.clone(),
+            operations: Arc::new(AtomicU64::new(0)),
+            api_key: opts.api_key.map(Arc::from),
+            write_gate: Arc::new(parking_lot::RwLock::new(())),
+        };
         let app = routes::router(state);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.handle().clone();
@@ -175,6 +180,10 @@ pub(crate) struct AppState {
     pub db: Db,
     operations: Arc<AtomicU64>,
     pub api_key: Option<Arc<str>>,
+    /// Writes that only write (upserts, deletes by id) share it; writes that
+    /// read first (`updates.rs`) hold it alone, so no write of this server
+    /// slips between their read and their write.
+    pub write_gate: Arc<parking_lot::RwLock<()>>,
 }
 
 impl AppState {

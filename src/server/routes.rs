@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{auth, collections, points, query, AppState, REQUEST_BYTES_MAX};
+use super::{auth, collections, points, query, updates, AppState, REQUEST_BYTES_MAX};
 
 /// The Qdrant API version whose subset this server speaks (what `GET /`
 /// reports; clients compare it with their own). Checked with qdrant-client 1.20.0.
@@ -31,6 +31,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{c}/points"), post(points::retrieve).put(points::upsert))
         .route(&format!("{c}/points/{{id}}"), get(points::get_one))
         .route(&format!("{c}/points/delete"), post(points::delete))
+        .route(&format!("{c}/points/payload"), post(updates::set_payload).put(updates::overwrite_payload))
+        .route(&format!("{c}/points/payload/delete"), post(updates::delete_payload))
+        .route(&format!("{c}/points/payload/clear"), post(updates::clear_payload))
+        .route(&format!("{c}/points/batch"), post(updates::batch))
         .route(&format!("{c}/points/count"), post(points::count))
         .route(&format!("{c}/points/scroll"), post(points::scroll))
         .route(&format!("{c}/points/query"), post(query::query))
