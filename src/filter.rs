@@ -8,6 +8,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use crate::error::invalid;
 use crate::limits::NESTING_MAX;
@@ -70,6 +71,18 @@ pub enum Filter {
         /// Match values *not* among the candidates.
         except: bool,
     },
+    /// Some numeric value of the field (an `Int` or `Float`; a list is
+    /// tested element by element) lies within both bounds: one element must
+    /// satisfy both, unlike `gt(..).and(lt(..))`, where different elements
+    /// of a list may satisfy each (Qdrant's `range`).
+    Range {
+        /// Field name.
+        field: String,
+        /// Lower bound.
+        lower: Bound<f64>,
+        /// Upper bound.
+        upper: Bound<f64>,
+    },
     /// The document's id is one of these (Qdrant's `has_id`). Decided by
     /// the id, not the metadata: [`Filter::matches`] (metadata only) never
     /// matches it; [`Filter::matches_document`] does.
@@ -129,6 +142,19 @@ impl Filter {
     /// missing, null or an empty list.
     pub fn match_except(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
         Filter::Match { field: field.to_owned(), values: vs.into_iter().map(Into::into).collect(), except: true }
+    }
+    /// Some numeric value of `field` lies within `lower` and `upper`.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// use vego::{Filter, Value};
+    /// let f = Filter::range("n", Bound::Excluded(1.0), Bound::Excluded(2.0));
+    /// let list = [("n".to_string(), Value::List(vec![Value::Int(1), Value::Int(4)]))].into();
+    /// assert!(!f.matches(&list), "no one element is in (1, 2)");
+    /// assert!(f.matches(&[("n".to_string(), Value::Float(1.5))].into()));
+    /// ```
+    pub fn range(field: &str, lower: Bound<f64>, upper: Bound<f64>) -> Filter {
+        Filter::Range { field: field.to_owned(), lower, upper }
     }
     /// The document's id is one of `ids`.
     ///
@@ -194,6 +220,15 @@ impl Filter {
             }
             Filter::Exists(field) => field_ok(field),
             Filter::Ids(_) => Ok(()),
+            Filter::Range { field, lower, upper } => {
+                field_ok(field)?;
+                for b in [lower, upper] {
+                    if let Bound::Included(x) | Bound::Excluded(x) = b {
+                        check_operand(&Value::Float(*x))?;
+                    }
+                }
+                Ok(())
+            }
             Filter::Match { field, values, .. } => {
                 field_ok(field)?;
                 values.iter().try_for_each(check_operand)
@@ -232,6 +267,7 @@ impl Filter {
             Filter::Cmp { field, .. }
             | Filter::In { field, .. }
             | Filter::Exists(field)
+            | Filter::Range { field, .. }
             | Filter::Match { field, .. } => Some(field),
             _ => None,
         }
@@ -244,6 +280,24 @@ impl Filter {
             Filter::Cmp { op, value: operand, .. } => any_elem(value, |v| compare_is(v, operand, *op)),
             Filter::In { values, .. } => any_elem(value, |v| values.iter().any(|c| compare_is(v, c, Op::Eq))),
             Filter::Exists(_) => !matches!(value, None | Some(Value::Null)),
+            Filter::Range { lower, upper, .. } => any_elem(value, |v| {
+                let x = match v {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(f) => *f,
+                    _ => return false,
+                };
+                let above = match lower {
+                    Bound::Included(b) => x >= *b,
+                    Bound::Excluded(b) => x > *b,
+                    Bound::Unbounded => true,
+                };
+                let below = match upper {
+                    Bound::Included(b) => x <= *b,
+                    Bound::Excluded(b) => x < *b,
+                    Bound::Unbounded => true,
+                };
+                above && below
+            }),
             Filter::Match { values, except: false, .. } => any_elem(value, |v| values.iter().any(|c| same_typed(v, c))),
             Filter::Match { values, except: true, .. } => {
                 any_elem(value, |v| *v != Value::Null && !values.iter().any(|c| same_typed(v, c)))

@@ -13,6 +13,7 @@ mod common;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use proptest::prelude::*;
 use vego::{CollectionConfig, Db, Distance, Document, Durability, Filter, Options, SearchOptions, Value};
@@ -67,6 +68,14 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+fn bound() -> impl Strategy<Value = Bound<f64>> {
+    prop_oneof![
+        Just(Bound::Unbounded),
+        (0i64..6).prop_map(|x| Bound::Included(x as f64 / 2.0)),
+        (0i64..6).prop_map(|x| Bound::Excluded(x as f64 / 2.0)),
+    ]
+}
+
 fn filter() -> impl Strategy<Value = Filter> {
     let field = prop_oneof![Just("n"), Just("tag"), Just("flag"), Just("missing")];
     let leaf = prop_oneof![
@@ -77,8 +86,9 @@ fn filter() -> impl Strategy<Value = Filter> {
         (field.clone(), proptest::collection::vec(scalar(), 0..3)).prop_map(|(f, v)| Filter::in_(f, v)),
         field.clone().prop_map(Filter::exists),
         (field.clone(), proptest::collection::vec(scalar(), 0..3)).prop_map(|(f, v)| Filter::match_any(f, v)),
-        (field, proptest::collection::vec(scalar(), 0..3)).prop_map(|(f, v)| Filter::match_except(f, v)),
+        (field.clone(), proptest::collection::vec(scalar(), 0..3)).prop_map(|(f, v)| Filter::match_except(f, v)),
         proptest::collection::vec(0..IDS, 0..6).prop_map(|ids| Filter::ids(ids.into_iter().map(id))),
+        (field.clone(), bound(), bound()).prop_map(|(f, lo, hi)| Filter::range(f, lo, hi)),
     ];
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
@@ -183,6 +193,17 @@ fn reference(f: &Filter, doc_id: &str, meta: &BTreeMap<String, Value>) -> bool {
                 any
             }
         }
+        Filter::Range { field, lower, upper } => elems(meta.get(field)).into_iter().filter_map(numeric).any(|x| {
+            (match lower {
+                Bound::Included(b) => x >= *b,
+                Bound::Excluded(b) => x > *b,
+                Bound::Unbounded => true,
+            }) && (match upper {
+                Bound::Included(b) => x <= *b,
+                Bound::Excluded(b) => x < *b,
+                Bound::Unbounded => true,
+            })
+        }),
         Filter::In { field, values } => {
             elems(meta.get(field)).into_iter().any(|x| values.iter().any(|c| order(x, c) == Some(Ordering::Equal)))
         }

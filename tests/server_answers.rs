@@ -326,3 +326,20 @@ fn points_batch_and_conditional_upserts() {
         "only matching points are updated"
     );
 }
+
+/// Found by the differential test: a range with two bounds matched an array
+/// whose elements each satisfied one bound (`[1, 4]` in `(1, 2)`).
+#[test]
+fn range_bounds_hold_for_one_element_of_an_array() {
+    let f = Fixture::new();
+    f.create("r", 2, "Cosine");
+    f.upsert(
+        "r",
+        vec![
+            json!({"id": 1, "vector": [1.0, 0.0], "payload": {"c": ["y", 1, 4]}}),
+            json!({"id": 2, "vector": [0.0, 1.0], "payload": {"c": [0, 1.5]}}),
+        ],
+    );
+    let filter = json!({"must": [{"key": "c", "range": {"gt": 1.0, "lt": 2.0}}]});
+    assert_eq!(ids(&f.ok("POST", "/collections/r/points/scroll", json!({ "filter": filter }))["points"]), [2]);
+}

@@ -3,6 +3,8 @@
 
 use super::encoding;
 use super::reader::Segment;
+use std::ops::Bound;
+
 use crate::filter::Op;
 use crate::{Filter, Result};
 
@@ -88,6 +90,21 @@ pub(crate) fn page_may_match(leaf: &Filter, zone: &encoding::ZoneMap) -> bool {
         Filter::Cmp { op, value, .. } => encoding::zone_may_match(zone, *op, value),
         Filter::In { values, .. } => encoding::zone_may_match_in(zone, values),
         Filter::Exists(_) => encoding::zone_may_exist(zone),
+        // Both bounds hold for the matching element, so each must be possible.
+        Filter::Range { lower, upper, .. } => {
+            let ok = |op, b: &f64| encoding::zone_may_match(zone, op, &crate::Value::Float(*b));
+            encoding::zone_may_exist(zone)
+                && match lower {
+                    Bound::Included(b) => ok(Op::Gte, b),
+                    Bound::Excluded(b) => ok(Op::Gt, b),
+                    Bound::Unbounded => true,
+                }
+                && match upper {
+                    Bound::Included(b) => ok(Op::Lte, b),
+                    Bound::Excluded(b) => ok(Op::Lt, b),
+                    Bound::Unbounded => true,
+                }
+        }
         // Typed equality implies numeric equality, so the `in` pruning is safe.
         Filter::Match { values, except: false, .. } => encoding::zone_may_match_in(zone, values),
         Filter::Match { except: true, .. } => encoding::zone_may_exist(zone),

@@ -12,6 +12,8 @@
 //! `[][]` are refused, as is anything else unsupported: a silently dropped
 //! condition returns wrong rows, and a wrong filter deletes the wrong points.
 
+use std::ops::Bound;
+
 use serde_json::{Map, Value as Json};
 
 use super::error::ApiError;
@@ -79,7 +81,8 @@ fn condition(c: &Json, depth: usize) -> Result<Filter, ApiError> {
     let Json::Object(o) = c else {
         return Err(ApiError::bad_request(format!("filter condition must be an object, got {c}")));
     };
-    let is_filter = ["must", "should", "must_not", "min_should"].iter().any(|k| o.contains_key(*k));
+    // `{}` is an empty filter (every field of Qdrant's `Filter` is optional).
+    let is_filter = o.is_empty() || ["must", "should", "must_not", "min_should"].iter().any(|k| o.contains_key(*k));
     if is_filter {
         // An empty nested filter matches everything.
         return Ok(filter(o, depth + 1)?.unwrap_or_else(everything));
@@ -208,8 +211,9 @@ fn operand(key: &str, v: &Json) -> Result<Value, ApiError> {
     }
 }
 
+/// Qdrant's `range`: one numeric value at the path satisfies every bound.
 fn range_condition(key: &str, r: &Map<String, Json>) -> Result<Filter, ApiError> {
-    let mut parts = Vec::new();
+    let (mut lower, mut upper) = (Bound::Unbounded, Bound::Unbounded);
     for (op, v) in r {
         if v.is_null() {
             continue;
@@ -217,20 +221,41 @@ fn range_condition(key: &str, r: &Map<String, Json>) -> Result<Filter, ApiError>
         let Some(x) = v.as_f64().filter(|x| x.is_finite()) else {
             return Err(ApiError::unsupported(format!("range bound {op}={v} on {key:?} (numbers only)")));
         };
-        parts.push(match op.as_str() {
-            "gt" => Filter::gt(key, x),
-            "gte" => Filter::gte(key, x),
-            "lt" => Filter::lt(key, x),
-            "lte" => Filter::lte(key, x),
+        // Two bounds on one side: both hold, so the tighter one.
+        let tighter_lower = |b: Bound<f64>, cur: Bound<f64>| match (b, cur) {
+            (b, Bound::Unbounded) => b,
+            (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) if x != y => {
+                if x > y {
+                    b
+                } else {
+                    cur
+                }
+            }
+            (Bound::Excluded(x), _) => Bound::Excluded(x),
+            (_, cur) => cur,
+        };
+        let tighter_upper = |b: Bound<f64>, cur: Bound<f64>| match (b, cur) {
+            (b, Bound::Unbounded) => b,
+            (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) if x != y => {
+                if x < y {
+                    b
+                } else {
+                    cur
+                }
+            }
+            (Bound::Excluded(x), _) => Bound::Excluded(x),
+            (_, cur) => cur,
+        };
+        match op.as_str() {
+            "gt" => lower = tighter_lower(Bound::Excluded(x), lower),
+            "gte" => lower = tighter_lower(Bound::Included(x), lower),
+            "lt" => upper = tighter_upper(Bound::Excluded(x), upper),
+            "lte" => upper = tighter_upper(Bound::Included(x), upper),
             other => return Err(ApiError::bad_request(format!("unknown range bound {other:?} on {key:?}"))),
-        });
+        }
     }
-    Ok(match parts.len() {
-        // A range without bounds holds for any number.
-        0 => Filter::gte(key, f64::MIN),
-        1 => parts.pop().expect("one part"),
-        _ => Filter::And(parts),
-    })
+    // A range without bounds holds for any number.
+    Ok(Filter::range(key, lower, upper))
 }
 
 #[cfg(test)]
@@ -477,6 +502,8 @@ mod tests {
             (key.clone(), proptest::option::of(0i64..4), proptest::option::of(0i64..4))
                 .prop_map(|(k, lo, hi)| json!({"key": k, "range": {"gte": lo, "lt": hi}})),
             (key.clone(), proptest::option::of(0i64..4)).prop_map(|(k, lo)| json!({"key": k, "range": {"gt": lo}})),
+            (key.clone(), 0i64..4, 0i64..4)
+                .prop_map(|(k, lo, hi)| json!({"key": k, "range": {"gt": lo, "lte": hi, "gte": hi - 2}})),
             key.clone().prop_map(|k| json!({"is_empty": {"key": k}})),
             key.clone().prop_map(|k| json!({"is_null": {"key": k}})),
             (key.clone(), any::<bool>()).prop_map(|(k, b)| json!({"key": k, "is_empty": b})),

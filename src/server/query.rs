@@ -3,7 +3,7 @@
 //!
 //! Scores follow Qdrant: cosine similarity for Cosine, the dot product for
 //! Dot (larger is closer), the Euclidean distance for Euclid (smaller is
-//! closer). `score_threshold` keeps scores at least as good as it.
+//! closer). `score_threshold` keeps scores strictly better than it.
 
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ struct Search {
     opts: SearchOptions,
     offset: usize,
     limit: usize,
-    threshold: Option<f32>,
+    threshold: Option<f64>,
     selector: Selector,
     with_vector: bool,
     mmr: Option<Mmr>,
@@ -221,8 +221,7 @@ fn common(b: &Map<String, Json>, vector: Vec<f32>, limit_key: &str) -> Result<Se
         Some(v) => Some(
             v.as_f64()
                 .filter(|x| x.is_finite())
-                .ok_or_else(|| ApiError::bad_request(format!("score_threshold must be a number, got {v}")))?
-                as f32,
+                .ok_or_else(|| ApiError::bad_request(format!("score_threshold must be a number, got {v}")))?,
         ),
     };
     Ok(Search { vector, opts, offset, limit, threshold, selector, with_vector, mmr: None })
@@ -264,7 +263,7 @@ fn run(coll: &Collection, q: &Search) -> Result<Json, ApiError> {
     let scored = hits
         .into_iter()
         .map(|h| (score(distance, h.distance), h))
-        .filter(|(s, _)| q.threshold.is_none_or(|t| better_or_equal(distance, *s, t)));
+        .filter(|(s, _)| q.threshold.is_none_or(|t| better(distance, *s, t)));
     let chosen: Vec<(f32, Hit)> = match q.mmr {
         None => scored.skip(q.offset).take(q.limit).collect(),
         Some(m) => mmr(distance, &q.vector, scored.collect(), m.diversity, q.limit + q.offset)
@@ -339,10 +338,11 @@ fn score(distance: Distance, d: f32) -> f32 {
     }
 }
 
-fn better_or_equal(distance: Distance, score: f32, threshold: f32) -> bool {
+/// Is `score` strictly better than `threshold` (as Qdrant keeps them)?
+fn better(distance: Distance, score: f32, threshold: f64) -> bool {
     match distance {
-        Distance::L2 => score <= threshold,
-        _ => score >= threshold,
+        Distance::L2 => f64::from(score) < threshold,
+        _ => f64::from(score) > threshold,
     }
 }
 
