@@ -343,3 +343,60 @@ fn range_bounds_hold_for_one_element_of_an_array() {
     let filter = json!({"must": [{"key": "c", "range": {"gt": 1.0, "lt": 2.0}}]});
     assert_eq!(ids(&f.ok("POST", "/collections/r/points/scroll", json!({ "filter": filter }))["points"]), [2]);
 }
+
+/// langchain-qdrant sends `vectors: {"": {...}}`; hybrid clients send
+/// `sparse_vectors`; options Vego cannot honour were accepted and ignored.
+#[test]
+fn collection_options_are_applied_or_refused() {
+    let f = Fixture::new();
+    f.ok("PUT", "/collections/lc", json!({"vectors": {"": {"size": 3, "distance": "Cosine"}}, "sparse_vectors": {}}));
+    let info = f.ok("GET", "/collections/lc", Json::Null);
+    assert_eq!(info["config"]["params"]["vectors"]["size"], 3);
+    let e = f.expect(
+        400,
+        "PUT",
+        "/collections/sp",
+        json!({"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"sparse-text": {}}}),
+    );
+    assert_eq!(e["status"]["error"], "Unsupported by vego: sparse_vectors");
+    let plain = || json!({"vectors": {"size": 3, "distance": "Dot"}});
+    for (key, value) in [
+        ("strict_mode_config", json!({"enabled": true, "max_query_limit": 1})),
+        ("init_from", json!({"collection": "missing"})),
+        ("shard_number", json!(0)),
+        ("replication_factor", json!(-1)),
+        ("optimizers_config", json!({"prevent_unoptimized": true})),
+        ("no_such_option", json!(1)),
+    ] {
+        let mut body = plain();
+        body[key] = value;
+        f.expect(400, "PUT", "/collections/x", body.clone());
+        f.expect(404, "GET", "/collections/x", Json::Null);
+    }
+    let mut body = plain();
+    body["vectors"]["memory"] = json!("ram");
+    f.expect(400, "PUT", "/collections/x", body);
+    let mut body = plain();
+    body["optimizers_config"] = json!({"indexing_threshold": 0});
+    body["shard_number"] = json!(1);
+    f.ok("PUT", "/collections/x", body);
+}
+
+/// `PUT …/index` answered 200 but the index never appeared in `payload_schema`.
+#[test]
+fn declared_payload_indexes_appear_in_payload_schema() {
+    let f = Fixture::new();
+    f.create("ix", 2, "Cosine");
+    f.upsert(
+        "ix",
+        vec![
+            json!({"id": 1, "vector": [1.0, 0.0], "payload": {"city": {"name": "Oslo"}}}),
+            json!({"id": 2, "vector": [0.0, 1.0]}),
+        ],
+    );
+    f.ok("PUT", "/collections/ix/index", json!({"field_name": "city.name", "field_schema": "keyword"}));
+    let schema = f.ok("GET", "/collections/ix", Json::Null)["payload_schema"].clone();
+    assert_eq!(schema, json!({"city.name": {"data_type": "keyword", "points": 1}}));
+    f.ok("DELETE", "/collections/ix/index/city.name", Json::Null);
+    assert_eq!(f.ok("GET", "/collections/ix", Json::Null)["payload_schema"], json!({}));
+}

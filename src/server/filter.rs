@@ -145,6 +145,12 @@ fn field_key(key: Option<&Json>) -> Result<String, ApiError> {
     }
 }
 
+/// Points whose value at the payload path `key` is not empty (`None` if
+/// the path cannot be filtered on).
+pub(crate) fn non_empty(key: &str) -> Option<Filter> {
+    field_key(Some(&Json::String(key.to_owned()))).ok().map(|k| is_empty(&k).not())
+}
+
 /// The flag field of `key` has one of `bits` set.
 fn flagged(key: &str, bits: i64) -> Filter {
     Filter::match_any(&flags_field(key), (1..8).filter(|f| f & bits != 0).map(Value::Int))

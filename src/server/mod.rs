@@ -36,6 +36,7 @@ mod query;
 mod routes;
 mod updates;
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,6 +110,7 @@ impl Server {
             operations: Arc::new(AtomicU64::new(0)),
             api_key: opts.api_key.map(Arc::from),
             write_gate: Arc::new(parking_lot::RwLock::new(())),
+            payload_indexes: Arc::default(),
         };
         let app = routes::router(state);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -184,6 +186,8 @@ pub(crate) struct AppState {
     /// read first (`updates.rs`) hold it alone, so no write of this server
     /// slips between their read and their write.
     pub write_gate: Arc<parking_lot::RwLock<()>>,
+    /// Payload indexes declared per collection (`PUT …/index`): field → schema.
+    pub payload_indexes: Arc<parking_lot::Mutex<HashMap<String, BTreeMap<String, Json>>>>,
 }
 
 impl AppState {
