@@ -400,3 +400,43 @@ fn declared_payload_indexes_appear_in_payload_schema() {
     f.ok("DELETE", "/collections/ix/index/city.name", Json::Null);
     assert_eq!(f.ok("GET", "/collections/ix", Json::Null)["payload_schema"], json!({}));
 }
+
+/// Slow clients held resources forever: a request announcing a 10^12-byte
+/// body and sending nothing was held over 90 s; half-open connections
+/// stayed open.
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let opts = ServerOptions::new("127.0.0.1:0".parse().unwrap())
+        .header_read_timeout(Duration::from_millis(500))
+        .body_read_timeout(Duration::from_millis(500));
+    let server = Server::start(db, opts).unwrap();
+    let addr = server.addr();
+    let read_all = |s: &mut TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    // A body too large to hold: refused before any of it is read.
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "PUT /collections/x/points HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n").unwrap();
+    let out = read_all(&mut s);
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    // A body that never comes: 408.
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "PUT /collections/x/points HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{").unwrap();
+    let out = read_all(&mut s);
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    // Headers that never end, and a connection that sends nothing: closed.
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let _ = read_all(&mut s);
+    let mut s = TcpStream::connect(addr).unwrap();
+    assert_eq!(read_all(&mut s), "", "an idle connection is closed without an answer");
+    // The server still answers.
+    assert_eq!(call_raw(addr, "GET", "/collections", "").0, 200);
+    server.shutdown().unwrap();
+}

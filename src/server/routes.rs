@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{auth, collections, points, query, updates, AppState, REQUEST_BYTES_MAX};
+use super::{auth, body, collections, points, query, updates, AppState, REQUEST_BYTES_MAX};
 
 /// The Qdrant API version whose subset this server speaks (what `GET /`
 /// reports; clients compare it with their own). Checked with qdrant-client 1.20.0.
@@ -43,6 +43,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{c}/points/search/batch"), post(query::search_batch))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), body::limit_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
         .with_state(state)
