@@ -138,7 +138,11 @@ fn is_empty_through_arrays_of_objects_with_null_values() {
     assert_eq!(ids(&got["points"]), [1, 2]);
 }
 
-/// Issue 13, item 4.
+/// Issue 13, item 4. The issue says Qdrant finds `[null, null]`, `[null]`
+/// and `[null, 1]` not null; qdrant-client 1.20's local mode, the oracle
+/// the differential test holds the server to, finds them null (an array
+/// holding null one level down, qdrant#10101), and `[[null]]` not null:
+/// Vego said null for that one (it flattened nested arrays).
 #[test]
 fn is_null_on_an_array_that_contains_null() {
     let f = Fixture::new();
@@ -149,6 +153,8 @@ fn is_null_on_an_array_that_contains_null() {
         json!({"nones": [null, 1]}),
         json!({"nones": null}),
         json!({"nones": [1]}),
+        json!({"nones": [[null]]}),
+        json!({"nones": {"a": null}}),
     ];
     f.upsert(
         "n",
@@ -160,7 +166,7 @@ fn is_null_on_an_array_that_contains_null() {
     let got = f.ok("POST", "/collections/n/points/scroll", json!({ "filter": filter }));
     assert_eq!(ids(&got["points"]), [0, 1, 2, 3]);
     let filter = json!({"must": [{"key": "nones", "is_null": false}]});
-    assert_eq!(ids(&f.ok("POST", "/collections/n/points/scroll", json!({ "filter": filter }))["points"]), [4]);
+    assert_eq!(ids(&f.ok("POST", "/collections/n/points/scroll", json!({ "filter": filter }))["points"]), [4, 5, 6]);
 }
 
 /// Issue 13, item 5: `mmr` answered 200 with plain nearest neighbours.
