@@ -7,7 +7,8 @@
 //! (which are `not(eq)` / `not(in_)`).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use crate::error::invalid;
 use crate::limits::NESTING_MAX;
@@ -70,6 +71,22 @@ pub enum Filter {
         /// Match values *not* among the candidates.
         except: bool,
     },
+    /// Some numeric value of the field (an `Int` or `Float`; a list is
+    /// tested element by element) lies within both bounds: one element must
+    /// satisfy both, unlike `gt(..).and(lt(..))`, where different elements
+    /// of a list may satisfy each (Qdrant's `range`).
+    Range {
+        /// Field name.
+        field: String,
+        /// Lower bound.
+        lower: Bound<f64>,
+        /// Upper bound.
+        upper: Bound<f64>,
+    },
+    /// The document's id is one of these (Qdrant's `has_id`). Decided by
+    /// the id, not the metadata: [`Filter::matches`] (metadata only) never
+    /// matches it; [`Filter::matches_document`] does.
+    Ids(BTreeSet<String>),
     /// All must match.
     And(Vec<Filter>),
     /// Any must match.
@@ -126,6 +143,30 @@ impl Filter {
     pub fn match_except(field: &str, vs: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
         Filter::Match { field: field.to_owned(), values: vs.into_iter().map(Into::into).collect(), except: true }
     }
+    /// Some numeric value of `field` lies within `lower` and `upper`.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// use vego::{Filter, Value};
+    /// let f = Filter::range("n", Bound::Excluded(1.0), Bound::Excluded(2.0));
+    /// let list = [("n".to_string(), Value::List(vec![Value::Int(1), Value::Int(4)]))].into();
+    /// assert!(!f.matches(&list), "no one element is in (1, 2)");
+    /// assert!(f.matches(&[("n".to_string(), Value::Float(1.5))].into()));
+    /// ```
+    pub fn range(field: &str, lower: Bound<f64>, upper: Bound<f64>) -> Filter {
+        Filter::Range { field: field.to_owned(), lower, upper }
+    }
+    /// The document's id is one of `ids`.
+    ///
+    /// ```
+    /// use vego::Filter;
+    /// let f = Filter::ids(["a", "b"]);
+    /// assert!(f.matches_document("a", &Default::default()));
+    /// assert!(!f.matches_document("c", &Default::default()));
+    /// ```
+    pub fn ids(ids: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+        Filter::Ids(ids.into_iter().map(Into::into).collect())
+    }
     /// Both must match.
     pub fn and(self, o: Filter) -> Filter {
         match self {
@@ -178,6 +219,16 @@ impl Filter {
                 values.iter().try_for_each(check_operand)
             }
             Filter::Exists(field) => field_ok(field),
+            Filter::Ids(_) => Ok(()),
+            Filter::Range { field, lower, upper } => {
+                field_ok(field)?;
+                for b in [lower, upper] {
+                    if let Bound::Included(x) | Bound::Excluded(x) = b {
+                        check_operand(&Value::Float(*x))?;
+                    }
+                }
+                Ok(())
+            }
             Filter::Match { field, values, .. } => {
                 field_ok(field)?;
                 values.iter().try_for_each(check_operand)
@@ -187,22 +238,36 @@ impl Filter {
         }
     }
 
-    /// Evaluates the filter against a document's metadata.
+    /// Evaluates the filter against a document's metadata alone: an
+    /// [`Filter::Ids`] leaf, which needs the id, is false here (use
+    /// [`Filter::matches_document`]).
     pub fn matches(&self, metadata: &BTreeMap<String, Value>) -> bool {
+        self.eval(None, metadata)
+    }
+
+    /// Evaluates the filter against a document: its id and its metadata.
+    pub fn matches_document(&self, id: &str, metadata: &BTreeMap<String, Value>) -> bool {
+        self.eval(Some(id), metadata)
+    }
+
+    fn eval(&self, id: Option<&str>, metadata: &BTreeMap<String, Value>) -> bool {
         match self {
-            Filter::And(fs) => fs.iter().all(|f| f.matches(metadata)),
-            Filter::Or(fs) => fs.iter().any(|f| f.matches(metadata)),
-            Filter::Not(f) => !f.matches(metadata),
+            Filter::And(fs) => fs.iter().all(|f| f.eval(id, metadata)),
+            Filter::Or(fs) => fs.iter().any(|f| f.eval(id, metadata)),
+            Filter::Not(f) => !f.eval(id, metadata),
+            Filter::Ids(ids) => id.is_some_and(|id| ids.contains(id)),
             leaf => leaf.leaf_matches(metadata.get(leaf.field().expect("leaves name a field"))),
         }
     }
 
-    /// The field a leaf (comparison, `in`, `exists`) tests; `None` for combinators.
+    /// The field a leaf (comparison, `in`, `exists`, `match`) tests; `None`
+    /// for combinators and id sets.
     pub(crate) fn field(&self) -> Option<&str> {
         match self {
             Filter::Cmp { field, .. }
             | Filter::In { field, .. }
             | Filter::Exists(field)
+            | Filter::Range { field, .. }
             | Filter::Match { field, .. } => Some(field),
             _ => None,
         }
@@ -215,6 +280,24 @@ impl Filter {
             Filter::Cmp { op, value: operand, .. } => any_elem(value, |v| compare_is(v, operand, *op)),
             Filter::In { values, .. } => any_elem(value, |v| values.iter().any(|c| compare_is(v, c, Op::Eq))),
             Filter::Exists(_) => !matches!(value, None | Some(Value::Null)),
+            Filter::Range { lower, upper, .. } => any_elem(value, |v| {
+                let x = match v {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(f) => *f,
+                    _ => return false,
+                };
+                let above = match lower {
+                    Bound::Included(b) => x >= *b,
+                    Bound::Excluded(b) => x > *b,
+                    Bound::Unbounded => true,
+                };
+                let below = match upper {
+                    Bound::Included(b) => x <= *b,
+                    Bound::Excluded(b) => x < *b,
+                    Bound::Unbounded => true,
+                };
+                above && below
+            }),
             Filter::Match { values, except: false, .. } => any_elem(value, |v| values.iter().any(|c| same_typed(v, c))),
             Filter::Match { values, except: true, .. } => {
                 any_elem(value, |v| *v != Value::Null && !values.iter().any(|c| same_typed(v, c)))

@@ -205,21 +205,43 @@ pub(crate) fn build_graph(
         quantize: core.params.quantize,
     };
     let graph = Hnsw::new(core.config.dimension, core.metric(), params);
+    let order = insertion_order(n, params.seed);
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
                     break;
                 }
+                let i = order[k] as usize;
                 graph.insert_at(i as u32, &vector(i));
                 progress.add(1);
             });
         }
     });
     graph.to_flat().expect("every row was inserted")
+}
+
+/// A seeded shuffle of `0..n`: the order `build_graph` inserts rows in.
+/// Rows come in sorted-id order (compaction) and real ids sort similar
+/// vectors together (chunks of one document, time-ordered keys); inserting
+/// clusters one after another builds a poorly connected graph (issue 13:
+/// recall@10 0.97 → 0.84 after compaction). Node ids stay the row numbers.
+fn insertion_order(n: usize, seed: u64) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    for i in (1..n).rev() {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        order.swap(i, (z % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 /// Encodes and writes a new segment file (temp → fsync → rename → fsync

@@ -122,18 +122,26 @@ fn search_prepared(
     let ef = opts.ef.unwrap_or(core.params.ef_search).max(k);
     let filter = opts.filter.as_ref();
     let mems: Vec<&Memtable> = std::iter::once(&*t.active).chain(t.frozen.iter().map(|f| &*f.mem)).collect();
+    let metric = core.metric();
     let mut top = TopK::new(k);
     for (i, mem) in mems.iter().enumerate() {
-        for (node, d) in search_memtable(mem, query, k, ef, seq, filter) {
+        let found = match opts.exact {
+            true => exact_memtable(mem, query, k, seq, filter),
+            false => search_memtable(mem, query, k, ef, seq, filter),
+        };
+        for (node, d) in found {
             top.push(d, Source::Mem(i, node));
         }
     }
     for (i, seg) in t.segments.iter().enumerate() {
-        for (row, d) in search_segment(seg, core.metric(), query, k, ef, seq, filter)? {
+        let found = match opts.exact {
+            true => exact_segment(seg, metric, query, k, seq, filter)?,
+            false => search_segment(seg, metric, query, k, ef, seq, filter)?,
+        };
+        for (row, d) in found {
             top.push(d, Source::Seg(i, row));
         }
     }
-    let metric = core.metric();
     top.into_sorted()
         .into_iter()
         .map(|Scored(d, src)| {
@@ -168,7 +176,7 @@ fn search_memtable(
 ) -> Vec<(NodeId, f32)> {
     let accept = |node: NodeId| {
         let row = mem.row(node);
-        row.visible_at(seq) && filter.is_none_or(|f| f.matches(&row.metadata))
+        row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata))
     };
     // Fast path: no filter and no dead rows make visibility a bound on the
     // row number, with no row lookup per visited node.
@@ -181,17 +189,24 @@ fn search_memtable(
     }
     // Few matches (selective filter, many deletes): the exact answer is
     // cheap and guarantees k results whenever k documents match.
+    exact_memtable(mem, query, k, seq, filter)
+}
+
+/// Exact top-k over the rows of a memtable visible at `seq` that pass `filter`.
+fn exact_memtable(mem: &Memtable, query: &[f32], k: usize, seq: u64, filter: Option<&Filter>) -> Vec<(NodeId, f32)> {
     let metric = mem.graph().metric();
     let mut top = TopK::new(k);
     for (node, row) in mem.rows() {
-        if !accept(node) {
+        if !(row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata))) {
             continue;
         }
-        // Visible rows are always linked, so the graph holds their (normalised) vector.
-        if let Some(d) = mem.graph().with_vector(node, |v| distance(metric, query, v)) {
-            top.push(d, Source::Mem(0, node));
-        }
-        let _ = row;
+        // Visible rows are linked, so the graph holds their (normalised)
+        // vector; the row's own vector answers all the same if it did not.
+        let d = mem
+            .graph()
+            .with_vector(node, |v| distance(metric, query, v))
+            .unwrap_or_else(|| distance(metric, query, &row.index_vector(metric)));
+        top.push(d, Source::Mem(0, node));
     }
     top.into_sorted()
         .into_iter()
@@ -239,6 +254,26 @@ fn search_segment(
     if found.len() >= k {
         return Ok(found);
     }
+    Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))))
+}
+
+/// Exact top-k over the rows of a segment visible at `seq` that pass `filter`.
+fn exact_segment(
+    seg: &Segment,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    seq: u64,
+    filter: Option<&Filter>,
+) -> Result<Vec<(u32, f32)>> {
+    let visible = |row: u32| seg.visible_at(row, seq);
+    let Some(f) = filter else {
+        return Ok(exact(seg, metric, query, k, (0..seg.rows()).filter(|&r| visible(r))));
+    };
+    if !segment_may_match(seg, f)? {
+        return Ok(Vec::new());
+    }
+    let matching = matching_rows(seg, f)?;
     Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))))
 }
 

@@ -37,7 +37,7 @@ pub(crate) fn visit_ids(t: &Tables, seq: u64, filter: Option<&Filter>, mut f: im
 
 fn memtable_ids(mem: &Memtable, seq: u64, filter: Option<&Filter>, f: &mut impl FnMut(&str)) {
     mem.rows()
-        .filter(|(_, row)| row.visible_at(seq) && filter.is_none_or(|flt| flt.matches(&row.metadata)))
+        .filter(|(_, row)| row.visible_at(seq) && filter.is_none_or(|flt| flt.matches_document(&row.id, &row.metadata)))
         .for_each(|(_, row)| f(&row.id));
 }
 

@@ -24,12 +24,25 @@ pub struct SearchOptions {
     /// When documents are returned, only these metadata fields (`None` = all).
     /// Segments then read only those columns.
     pub fields: Option<Vec<String>>,
+    /// Exact search: a brute-force scan of every visible document that
+    /// passes the filter, in every layer, instead of the graph walk. The
+    /// answer is the true `k` nearest (ties by layer and row); `ef` is
+    /// ignored. Default false.
+    pub exact: bool,
 }
 
 impl SearchOptions {
     /// `k` nearest neighbours, documents included.
     pub fn new(k: usize) -> Self {
-        SearchOptions { k, filter: None, ef: None, include_document: true, include_vector: true, fields: None }
+        SearchOptions {
+            k,
+            filter: None,
+            ef: None,
+            include_document: true,
+            include_vector: true,
+            fields: None,
+            exact: false,
+        }
     }
     /// Only return documents matching `f`.
     pub fn filter(mut self, f: Filter) -> Self {
@@ -49,6 +62,16 @@ impl SearchOptions {
     /// Return only these metadata fields with each document.
     pub fn fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
         self.fields = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Exact (brute-force) search instead of the approximate graph walk.
+    ///
+    /// ```
+    /// use vego::SearchOptions;
+    /// assert!(SearchOptions::new(10).exact(true).exact);
+    /// ```
+    pub fn exact(mut self, on: bool) -> Self {
+        self.exact = on;
         self
     }
     /// Whether returned documents carry their vectors.

@@ -11,6 +11,14 @@
 //! (SIGTERM, exit status 0) and once with SIGKILL (acknowledged writes must
 //! survive a kill -9).
 //!
+//! `differential_against_qdrant_local_mode` runs `tests/qdrant/differential.py`:
+//! the same seeded random workload against an in-process server and against
+//! qdrant-client's local mode, comparing every answer, while a thread flushes
+//! and compacts the collections underneath (so answers come from memtables,
+//! frozen memtables and segments alike). `VEGO_DIFF_SEED`, `VEGO_DIFF_ROUNDS`,
+//! `VEGO_DIFF_STEPS` and `VEGO_DIFF_POINTS` size it (CI: the defaults, well
+//! under a minute).
+//!
 //! Without `python3` (with `venv` and `pip`) or without access to PyPI the
 //! test fails with a message saying so, unless `VEGO_SKIP_QDRANT_CLIENT=1`
 //! is set, which turns that case into a skip.
@@ -26,6 +34,7 @@ use std::time::{Duration, Instant};
 
 const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/qdrant/requirements.txt");
 const WORKFLOW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/qdrant/workflow.py");
+const DIFFERENTIAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/qdrant/differential.py");
 const SKIP_VAR: &str = "VEGO_SKIP_QDRANT_CLIENT";
 const API_KEY: &str = "vego-e2e-key-7f3a";
 const LISTENING: &str = "vego serve: listening on ";
@@ -65,6 +74,90 @@ fn qdrant_client_against_vego_serve() {
     server.terminate();
 
     println!("qdrant-client end-to-end test passed in {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// A `VEGO_DIFF_*` setting, else `default`.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn differential_against_qdrant_local_mode() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let Some(python) = client_venv() else { return };
+    let seed = setting("VEGO_DIFF_SEED", 20261201);
+    let rounds = setting("VEGO_DIFF_ROUNDS", 40);
+    let steps = setting("VEGO_DIFF_STEPS", 80);
+    let points = setting("VEGO_DIFF_POINTS", 120);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = vego::Db::open(tmp.path(), vego::Options::default()).expect("open");
+    let opts = vego::server::ServerOptions::new("127.0.0.1:0".parse().unwrap()).api_key(API_KEY);
+    let server = vego::server::Server::start(db.clone(), opts).expect("start the server");
+    let url = format!("http://{}", server.addr());
+
+    // Flushes (every pass) and compactions (every fourth) while the workload
+    // runs. A collection the workload dropped meanwhile is skipped; any
+    // other error fails the test.
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let churn = {
+        let (db, stop, errors) = (db.clone(), stop.clone(), errors.clone());
+        std::thread::spawn(move || {
+            let mut pass = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                pass += 1;
+                for name in db.collections() {
+                    let Ok(Some(c)) = db.get_collection(&name) else { continue };
+                    let r =
+                        c.flush().and_then(|()| if pass.is_multiple_of(4) { c.compact().map(drop) } else { Ok(()) });
+                    match r {
+                        Ok(()) | Err(vego::Error::CollectionNotFound(_)) => {}
+                        Err(e) => errors.lock().unwrap().push(format!("{name}: {e}")),
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            pass
+        })
+    };
+    let tmp_logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&tmp_logs).unwrap();
+    let log = tmp_logs.join("differential.log");
+    let t = Instant::now();
+    let (status, output) = run_logged(
+        Command::new(&python)
+            .arg(DIFFERENTIAL)
+            .args(["--url", &url, "--api-key", API_KEY])
+            .args(["--seed", &seed.to_string(), "--rounds", &rounds.to_string()])
+            .args(["--steps", &steps.to_string(), "--points", &points.to_string()])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONWARNINGS", "ignore"),
+        &log,
+        PHASE_TIMEOUT * 4,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let passes = churn.join().expect("flush thread");
+    server.shutdown().expect("shutdown");
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.is_empty(), "flush / compact failed during the differential run: {errors:?}");
+    let summary = output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    match status {
+        Some(s) if s.success() => {
+            println!("{summary} ({passes} flush passes, {:.1} s)", t.elapsed().as_secs_f64());
+        }
+        other => {
+            let shown: Vec<&str> = output.lines().filter(|l| !l.starts_with("round ")).collect();
+            panic!(
+                "differential test against qdrant-client's local mode failed ({other:?}), seed {seed} \
+                 (rerun: VEGO_DIFF_SEED={seed} VEGO_DIFF_ROUNDS={rounds} cargo test --release --test qdrant_client \
+                 differential -- --nocapture)\n{}",
+                tail(&shown.join("\n"), 300)
+            );
+        }
+    }
 }
 
 // --------------------------------------------------------------------------

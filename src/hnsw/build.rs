@@ -2,7 +2,7 @@
 //! heuristic neighbour selection, and bidirectional linking with pruning.
 
 use super::index::{EntryPoint, Hnsw};
-use super::search::{greedy_closest, search_layer, Candidate, Exact, Scratch};
+use super::search::{greedy_closest, search_layer, Candidate, Scratch};
 use super::NodeId;
 use std::sync::atomic::Ordering;
 
@@ -38,6 +38,7 @@ impl Hnsw {
     fn insert_node(&self, id: NodeId, vector: &[f32]) {
         assert_eq!(vector.len(), self.dim, "HNSW insert has dimension {} but the index has {}", vector.len(), self.dim);
         let level = self.params.random_level(id);
+        self.observe_insert(vector);
         self.graph.init_node(id, vector, level);
 
         // A node that will become the new top must hold `top_lock` for its
@@ -81,8 +82,8 @@ impl Hnsw {
         let view = self.view();
         // Inserts always compare full vectors: the graph's quality does not
         // depend on quantization.
-        let exact = Exact { dist: self.dist, query: vector };
-        let mut cur = Candidate { id: ep.id, dist: (self.dist)(vector, ep_vector) };
+        let exact = self.insert_scorer(vector);
+        let mut cur = Candidate { id: ep.id, dist: self.build_distance(vector, ep_vector) };
         // Layers only the existing top reaches: cheap greedy descent.
         for layer in (level + 1..=ep.level).rev() {
             cur = greedy_closest(&view, &exact, cur, layer);
@@ -124,7 +125,7 @@ impl Hnsw {
                 continue;
             };
             let diverse =
-                out.iter().all(|kept| self.graph.vector(kept.id).is_none_or(|k| (self.dist)(cv, k) >= c.dist));
+                out.iter().all(|kept| self.graph.vector(kept.id).is_none_or(|k| self.build_distance(cv, k) >= c.dist));
             if diverse {
                 out.push(c);
             }
@@ -145,7 +146,7 @@ impl Hnsw {
             for n in self.graph.neighbours(id, layer) {
                 if n != id && !s.prune.iter().any(|c| c.id == n) {
                     if let Some(nv) = self.graph.vector(n) {
-                        let dist = (self.dist)(vector, nv);
+                        let dist = self.build_distance(vector, nv);
                         s.prune.push(Candidate { id: n, dist });
                     }
                 }
@@ -182,7 +183,7 @@ impl Hnsw {
             s.prune.push(Candidate { id, dist: nb.dist });
             for n in self.graph.neighbours(nb.id, layer) {
                 if let Some(nv) = self.graph.vector(n) {
-                    let dist = (self.dist)(nb_vector, nv);
+                    let dist = self.build_distance(nb_vector, nv);
                     s.prune.push(Candidate { id: n, dist });
                 }
             }

@@ -44,6 +44,8 @@ pub struct Hnsw {
     pub(crate) completed: AtomicUsize,
     /// Reusable per-traversal buffers.
     pub(crate) scratch: Pool<Scratch>,
+    /// Largest squared norm inserted (inner product only; see `mips.rs`).
+    pub(crate) max_sq_norm: super::mips::MaxSquaredNorm,
 }
 
 impl Hnsw {
@@ -65,6 +67,7 @@ impl Hnsw {
             top_lock: Mutex::new(()),
             completed: AtomicUsize::new(0),
             scratch: Pool::new(),
+            max_sq_norm: Default::default(),
         }
     }
 

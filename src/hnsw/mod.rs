@@ -13,14 +13,16 @@
 //! Files: `index.rs` (the [`Hnsw`] type), `build.rs` (inserts), `search.rs`
 //! (queries, one implementation for every [`view::GraphView`]), `graph.rs`
 //! (storage and concurrency), `frozen.rs` (read-only flat graphs for
-//! segments), `visited.rs` (scratch reuse), `params.rs`, and `distance/`
-//! (metrics and SIMD kernels).
+//! segments), `visited.rs` (scratch reuse), `params.rs`, `mips.rs` (how
+//! inner-product inserts compare vectors), and `distance/` (metrics and SIMD
+//! kernels).
 
 mod build;
 mod distance;
 mod frozen;
 mod graph;
 mod index;
+mod mips;
 mod params;
 pub(crate) mod quant;
 mod search;

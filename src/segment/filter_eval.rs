@@ -3,6 +3,8 @@
 
 use super::encoding;
 use super::reader::Segment;
+use std::ops::Bound;
+
 use crate::filter::Op;
 use crate::{Filter, Result};
 
@@ -51,6 +53,13 @@ pub(crate) fn matching_rows(seg: &Segment, filter: &Filter) -> Result<RowSet> {
             m.bits.iter_mut().for_each(|b| *b = !*b);
             m
         }
+        Filter::Ids(ids) => {
+            let mut out = RowSet::all(n, false);
+            for row in ids.iter().filter_map(|id| seg.find(id)).filter(|&e| (e as usize) < n) {
+                out.bits[row as usize] = true;
+            }
+            out
+        }
         leaf => leaf_rows(seg, leaf, n)?,
     })
 }
@@ -81,6 +90,21 @@ pub(crate) fn page_may_match(leaf: &Filter, zone: &encoding::ZoneMap) -> bool {
         Filter::Cmp { op, value, .. } => encoding::zone_may_match(zone, *op, value),
         Filter::In { values, .. } => encoding::zone_may_match_in(zone, values),
         Filter::Exists(_) => encoding::zone_may_exist(zone),
+        // Both bounds hold for the matching element, so each must be possible.
+        Filter::Range { lower, upper, .. } => {
+            let ok = |op, b: &f64| encoding::zone_may_match(zone, op, &crate::Value::Float(*b));
+            encoding::zone_may_exist(zone)
+                && match lower {
+                    Bound::Included(b) => ok(Op::Gte, b),
+                    Bound::Excluded(b) => ok(Op::Gt, b),
+                    Bound::Unbounded => true,
+                }
+                && match upper {
+                    Bound::Included(b) => ok(Op::Lte, b),
+                    Bound::Excluded(b) => ok(Op::Lt, b),
+                    Bound::Unbounded => true,
+                }
+        }
         // Typed equality implies numeric equality, so the `in` pruning is safe.
         Filter::Match { values, except: false, .. } => encoding::zone_may_match_in(zone, values),
         Filter::Match { except: true, .. } => encoding::zone_may_exist(zone),
@@ -108,6 +132,7 @@ pub(crate) fn segment_may_match(seg: &Segment, filter: &Filter) -> Result<bool> 
             false
         }
         Filter::Not(_) => true,
+        Filter::Ids(ids) => ids.iter().filter_map(|id| seg.find(id)).any(|e| e < seg.rows()),
         leaf => match seg.column(leaf.field().expect("leaf names a field"))? {
             None => leaf.leaf_matches(None),
             Some(c) => c.pages.iter().any(|p| page_may_match(leaf, &p.zone)),

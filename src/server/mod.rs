@@ -25,15 +25,19 @@
 //! ```
 
 mod auth;
+mod body;
 mod collections;
 mod error;
 mod filter;
+mod path;
 mod payload;
 mod point_id;
 mod points;
 mod query;
 mod routes;
+mod updates;
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,6 +47,7 @@ use axum::body::Bytes;
 use serde_json::{json, Map, Value as Json};
 
 use crate::{Collection, Db};
+pub use body::{BODY_READ_TIMEOUT, REQUEST_BYTES_IN_FLIGHT_MAX};
 use error::ApiError;
 pub use routes::QDRANT_API_VERSION;
 
@@ -60,12 +65,36 @@ pub struct ServerOptions {
     pub addr: SocketAddr,
     /// If set, every request must carry this key.
     pub api_key: Option<String>,
+    /// How long a client may take to send a request's headers (from the
+    /// connection's start or the end of the previous response); then the
+    /// connection is closed. Default [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: std::time::Duration,
+    /// How long a client may take to send a request's body (408 after).
+    /// Default [`BODY_READ_TIMEOUT`].
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl ServerOptions {
     /// Listen on `addr`, without an API key.
     pub fn new(addr: SocketAddr) -> ServerOptions {
-        ServerOptions { addr, api_key: None }
+        ServerOptions {
+            addr,
+            api_key: None,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
+        }
+    }
+
+    /// Sets [`ServerOptions::header_read_timeout`].
+    pub fn header_read_timeout(mut self, d: std::time::Duration) -> ServerOptions {
+        self.header_read_timeout = d;
+        self
+    }
+
+    /// Sets [`ServerOptions::body_read_timeout`].
+    pub fn body_read_timeout(mut self, d: std::time::Duration) -> ServerOptions {
+        self.body_read_timeout = d;
+        self
     }
 
     /// Require `key` on every request.
@@ -102,19 +131,21 @@ impl Server {
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind(opts.addr))?;
         let addr = listener.local_addr()?;
-        let state =
-            AppState { db: db.clone(), operations: Arc::new(AtomicU64::new(0)), api_key: opts.api_key.map(Arc::from) };
+        let state = AppState {
+            db: db.clone(),
+            operations: Arc::new(AtomicU64::new(0)),
+            api_key: opts.api_key.map(Arc::from),
+            write_gate: Arc::new(parking_lot::RwLock::new(())),
+            payload_indexes: Arc::default(),
+            body_budget: body::budget(),
+            body_read_timeout: opts.body_read_timeout,
+        };
         let app = routes::router(state);
+        let header_timeout = opts.header_read_timeout;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.handle().clone();
         let thread = std::thread::Builder::new().name("vego-serve-main".into()).spawn(move || {
-            let served = runtime.block_on(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await
-            });
+            let served = runtime.block_on(serve(listener, app, stopped, header_timeout));
             // Engine calls still running finish before the database closes.
             runtime.shutdown_timeout(std::time::Duration::from_secs(60));
             served
@@ -168,12 +199,68 @@ impl Drop for Server {
     }
 }
 
+/// How long a client may take to send a request's headers, counted from
+/// the connection's start or the end of its previous response (so idle and
+/// half-open connections are closed too).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Accepts connections and serves them over HTTP/1.1 until `stopped`, then
+/// lets requests in flight finish.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    header_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: wait, go on.
+                    eprintln!("vego serve: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone().map_request(|req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new)),
+        );
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 /// What handlers share.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub db: Db,
     operations: Arc<AtomicU64>,
     pub api_key: Option<Arc<str>>,
+    /// Writes that only write (upserts, deletes by id) share it; writes that
+    /// read first (`updates.rs`) hold it alone, so no write of this server
+    /// slips between their read and their write.
+    pub write_gate: Arc<parking_lot::RwLock<()>>,
+    /// Payload indexes declared per collection (`PUT …/index`): field → schema.
+    pub payload_indexes: Arc<parking_lot::Mutex<HashMap<String, BTreeMap<String, Json>>>>,
+    /// Request-body bytes that may be held in memory at once (KiB permits).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// See [`ServerOptions::body_read_timeout`].
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl AppState {

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value as Json};
 use super::error::{ok, ApiError, ApiResult};
 use super::payload::{self, Selector};
 use super::point_id::PointId;
-use super::{blocking, filter, parse_body, AppState};
+use super::{blocking, filter, parse_body, updates, AppState};
 use crate::hnsw::normalize;
 use crate::{Collection, Distance, Document, Snapshot};
 
@@ -23,26 +23,29 @@ pub(crate) async fn upsert(State(s): State<AppState>, Path(name): Path<String>, 
     let t = Instant::now();
     let coll = s.collection(&name)?;
     let body = parse_body(&body)?;
-    refuse_update_options(&body)?;
+    if updates::is_conditional(&body) {
+        // `update_filter` / `update_mode` read before they write.
+        let op = updates::upsert_op(&body, coll.config().distance)?;
+        updates::run(&s, coll, vec![op]).await?;
+        return Ok(ok(s.update_result(), t));
+    }
+    if body.get("shard_key").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::unsupported("shard keys"));
+    }
     let docs = documents(&body, coll.config().distance)?;
-    blocking(move || Ok(coll.upsert_batch(docs)?)).await?;
+    let gate = s.write_gate.clone();
+    blocking(move || {
+        let _shared = gate.read();
+        Ok(coll.upsert_batch(docs)?)
+    })
+    .await?;
     Ok(ok(s.update_result(), t))
-}
-
-fn refuse_update_options(body: &Map<String, Json>) -> Result<(), ApiError> {
-    if body.get("update_filter").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::unsupported("update_filter"));
-    }
-    match body.get("update_mode").and_then(Json::as_str) {
-        None | Some("upsert") => Ok(()),
-        Some(mode) => Err(ApiError::unsupported(format!("update_mode {mode:?}"))),
-    }
 }
 
 /// The documents of an upsert, in either of Qdrant's forms: `{"points":
 /// [{id, vector, payload}]}` or `{"batch": {ids, vectors, payloads}}`. A
 /// repeated id keeps its last occurrence, as Qdrant applies them in order.
-fn documents(body: &Map<String, Json>, distance: Distance) -> Result<Vec<Document>, ApiError> {
+pub(crate) fn documents(body: &Map<String, Json>, distance: Distance) -> Result<Vec<Document>, ApiError> {
     let mut docs = Vec::new();
     if let Some(points) = body.get("points") {
         let points = points.as_array().ok_or_else(|| ApiError::bad_request("points must be a list"))?;
@@ -147,20 +150,21 @@ pub(crate) async fn delete(State(s): State<AppState>, Path(name): Path<String>, 
     let t = Instant::now();
     let coll = s.collection(&name)?;
     let body = parse_body(&body)?;
+    if body.get("shard_key").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::unsupported("shard keys"));
+    }
     if let Some(points) = body.get("points") {
         let ids = point_ids(Some(points))?;
+        let gate = s.write_gate.clone();
         blocking(move || {
+            let _shared = gate.read();
             let names: Vec<String> = ids.iter().map(PointId::doc_id).collect();
             Ok(delete_ids(&coll, &names)?)
         })
         .await?;
     } else if let Some(f) = body.get("filter") {
         let f = filter::parse(Some(f))?;
-        blocking(move || {
-            let ids = coll.snapshot().ids(f.as_ref())?;
-            Ok(delete_ids(&coll, &ids)?)
-        })
-        .await?;
+        updates::delete_by_filter(&s, coll, f).await?;
     } else {
         return Err(ApiError::bad_request("delete needs \"points\" or \"filter\""));
     }
@@ -168,7 +172,7 @@ pub(crate) async fn delete(State(s): State<AppState>, Path(name): Path<String>, 
 }
 
 /// Deletes in batches the write path takes (all at once when they fit).
-fn delete_ids(coll: &Collection, ids: &[String]) -> crate::Result<()> {
+pub(crate) fn delete_ids(coll: &Collection, ids: &[String]) -> crate::Result<()> {
     for chunk in ids.chunks(crate::limits::BATCH_DOCS_MAX) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         coll.delete_batch(&refs)?;
@@ -196,7 +200,7 @@ pub(crate) async fn scroll(State(s): State<AppState>, Path(name): Path<String>, 
         return Err(ApiError::unsupported("scroll order_by (pages are in point id order)"));
     }
     let f = filter::parse(body.get("filter"))?;
-    let limit = body.get("limit").and_then(Json::as_u64).unwrap_or(10) as usize;
+    let limit = super::query::uint(&body, "limit", "scroll limit")?.unwrap_or(10);
     if limit == 0 || limit > SCROLL_LIMIT_MAX {
         return Err(ApiError::bad_request(format!("scroll limit must be 1..={SCROLL_LIMIT_MAX}")));
     }
@@ -263,6 +267,20 @@ pub(crate) fn record(doc: Document, sel: &Selector, with_vector: bool) -> Json {
     let mut r = Map::new();
     r.insert("id".into(), PointId::from_doc_id(&doc.id).to_json());
     r.insert("payload".into(), sel.apply(payload::from_metadata(&doc.metadata)).unwrap_or(Json::Null));
-    r.insert("vector".into(), if with_vector { json!(doc.vector) } else { Json::Null });
+    r.insert("vector".into(), if with_vector { f32s_json(&doc.vector) } else { Json::Null });
     Json::Object(r)
+}
+
+/// An `f32` as the shortest decimal that reads back as the same `f32`
+/// (`0.15`, not the `f64` expansion `0.15000000596046448`); non-finite
+/// values (which the API never stores) as null.
+pub(crate) fn f32_json(x: f32) -> Json {
+    // `Display` of f32 is the shortest round-tripping decimal; read as f64
+    // it prints the same digits.
+    x.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)
+}
+
+/// A vector of `f32`s, each as [`f32_json`] writes it.
+pub(crate) fn f32s_json(v: &[f32]) -> Json {
+    Json::Array(v.iter().map(|x| f32_json(*x)).collect())
 }

@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{auth, collections, points, query, AppState, REQUEST_BYTES_MAX};
+use super::{auth, body, collections, points, query, updates, AppState, REQUEST_BYTES_MAX};
 
 /// The Qdrant API version whose subset this server speaks (what `GET /`
 /// reports; clients compare it with their own). Checked with qdrant-client 1.20.0.
@@ -26,11 +26,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/collections", get(collections::list))
         .route(c, get(collections::info).put(collections::create).delete(collections::delete))
         .route(&format!("{c}/exists"), get(collections::exists))
-        .route(&format!("{c}/index"), put(collections::payload_index))
-        .route(&format!("{c}/index/{{field}}"), delete(collections::payload_index))
+        .route(&format!("{c}/index"), put(collections::create_payload_index))
+        .route(&format!("{c}/index/{{field}}"), delete(collections::delete_payload_index))
         .route(&format!("{c}/points"), post(points::retrieve).put(points::upsert))
         .route(&format!("{c}/points/{{id}}"), get(points::get_one))
         .route(&format!("{c}/points/delete"), post(points::delete))
+        .route(&format!("{c}/points/payload"), post(updates::set_payload).put(updates::overwrite_payload))
+        .route(&format!("{c}/points/payload/delete"), post(updates::delete_payload))
+        .route(&format!("{c}/points/payload/clear"), post(updates::clear_payload))
+        .route(&format!("{c}/points/batch"), post(updates::batch))
         .route(&format!("{c}/points/count"), post(points::count))
         .route(&format!("{c}/points/scroll"), post(points::scroll))
         .route(&format!("{c}/points/query"), post(query::query))
@@ -39,6 +43,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{c}/points/search/batch"), post(query::search_batch))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), body::limit_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(DefaultBodyLimit::max(REQUEST_BYTES_MAX))
         .with_state(state)
