@@ -44,6 +44,14 @@ impl Snapshot {
         Snapshot { coll, tables, seq }
     }
 
+    /// Where `id` lives in every layer, as this snapshot sees it: for
+    /// diagnosing a document that `get` finds and search does not (the chaos
+    /// harness prints it). Not a stable format.
+    #[doc(hidden)]
+    pub fn explain(&self, id: &str) -> String {
+        self.tables.explain(id, self.seq)
+    }
+
     /// The sequence number this snapshot sees up to (inclusive).
     pub fn seq(&self) -> u64 {
         self.seq

@@ -124,6 +124,38 @@ impl Tables {
         Ok(None)
     }
 
+    /// Where `id` lives in every layer (see `Snapshot::explain`).
+    pub fn explain(&self, id: &str, s: u64) -> String {
+        let mut out = format!("snapshot seq {s};");
+        let mems = std::iter::once(("active", &self.active)).chain(self.frozen.iter().map(|f| ("frozen", &f.mem)));
+        for (i, (kind, mem)) in mems.enumerate() {
+            for (node, row) in mem.rows().filter(|(_, r)| &*r.id == id) {
+                let linked = mem.graph().with_vector(node, |_| ()).is_some();
+                out += &format!(
+                    " {kind} memtable {i} row {node}: seq {} superseded_at {} visible {} linked {linked} \
+                     (dead rows: prefix {:?});",
+                    row.seq,
+                    row.superseded_at.load(std::sync::atomic::Ordering::Acquire),
+                    row.visible_at(s),
+                    mem.visible_prefix(s)
+                );
+            }
+        }
+        for (i, seg) in self.segments.iter().enumerate() {
+            if let Some(e) = seg.find(id) {
+                out += &format!(
+                    " segment {i} ({}) entry {e}: seq {} tombstone {} superseded_at {} visible {};",
+                    seg.path().display(),
+                    seg.seqs()[e as usize],
+                    seg.is_tombstone(e),
+                    if seg.is_tombstone(e) { 0 } else { seg.superseded_at(e) },
+                    !seg.is_tombstone(e) && seg.visible_at(e, s)
+                );
+            }
+        }
+        out
+    }
+
     /// Documents visible at `s` (exact; walks every layer).
     pub fn live_at(&self, s: u64) -> u64 {
         let mem: u64 =

@@ -200,7 +200,9 @@ fn writer_thread(s: &Session<'_>, c: &Collection, w: usize, mut rng: StdRng, ops
         match run_op(c, &op) {
             Ok(()) => {
                 if fsync_failed_before {
-                    out.broken.push(format!("writer {w} op {i} acknowledged after a WAL fsync failed"));
+                    let hits: Vec<_> = s.sim.hits()[s.hits_before..].to_vec();
+                    out.broken
+                        .push(format!("writer {w} op {i} ({op:?}) acknowledged after a WAL fsync failed: {hits:?}"));
                 }
                 let hi = c.snapshot().seq();
                 out.recs.push(Rec { op, lo, hi });
@@ -334,10 +336,11 @@ fn cross_check(c: &Collection, found: &State) -> vego::Result<(Vec<String>, u64)
             continue;
         }
         problems.push(format!(
-            "{}: get finds {id} (version {:?}) but no search for its vector does: it gives {:?}",
+            "{}: get finds {id} (version {:?}) but no search for its vector does: it gives {:?}; {}",
             c.name(),
             c.get(id)?.map(|d| d.version),
             wide.first().map(|h| (&h.id, h.distance)),
+            c.snapshot().explain(id),
         ));
     }
     Ok((problems, misses))
@@ -590,15 +593,31 @@ fn verify(
                 floor[w],
                 found.len()
             );
-            let mut all = wr.base.clone();
-            recs[w].iter().for_each(|r| apply(&mut all, &r.op));
-            for id in wr.ids.iter().filter(|id| found.get(*id) != want.get(*id) && found.get(*id) != all.get(*id)) {
-                let touched: Vec<_> = recs[w].iter().enumerate().filter(|(_, r)| op_ids(&r.op).contains(id)).collect();
+            // The closest prefix, and where the store differs from it.
+            let mut state = wr.base.clone();
+            let mut best = (usize::MAX, 0, State::new());
+            for p in 0..=recs[w].len() {
+                if p > 0 {
+                    apply(&mut state, &recs[w][p - 1].op);
+                }
+                let ids = wr.ids.iter().filter(|id| found.get(*id) != state.get(*id)).count();
+                if ids < best.0 {
+                    best = (ids, p, state.clone());
+                }
+            }
+            let (_, p, closest) = best;
+            for id in wr.ids.iter().filter(|id| found.get(*id) != closest.get(*id)) {
+                let touched: Vec<_> = recs[w]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| op_ids(&r.op).contains(id))
+                    .map(|(i, r)| (i, r.lo, r.hi, format!("{:?}", r.op).chars().take(60).collect::<String>()))
+                    .collect();
                 eprintln!(
-                    "  {id}: found {:?}, base {:?}, after all {:?}; its operations: {touched:?}",
+                    "  closest prefix {p}: {id} found {:?}, prefix says {:?}, base {:?}; its operations: {touched:?}",
                     found.get(id),
-                    wr.base.get(id),
-                    all.get(id)
+                    closest.get(id),
+                    wr.base.get(id)
                 );
             }
         }
