@@ -298,12 +298,13 @@ fn install(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, 
     core.tables.store(Arc::new(Tables { active: t.active.clone(), frozen, segments }));
 }
 
-/// Makes every WAL record submitted so far durable. A failed fsync
+/// Makes every acknowledged write durable (a no-op under `Durability::Sync`,
+/// whose writes are fsynced before they are acknowledged). A failed fsync
 /// poisons the write path, as in the write path itself. (Before a flush or
 /// compaction makes anything durable that depends on earlier writes.)
 pub(crate) fn sync_wal(db: &DbShared) -> Result<()> {
     let Some(wal) = db.write.lock().wal.clone() else { return Ok(()) };
-    wal.sync().inspect_err(|e| db.poison(format!("WAL fsync before a flush failed: {e}")))
+    wal.sync_acknowledged().inspect_err(|e| db.poison(format!("WAL fsync before a flush failed: {e}")))
 }
 
 /// Deletes WAL files whose every record is in a segment (or belongs to a

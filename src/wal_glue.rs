@@ -44,6 +44,17 @@ impl WalHandle {
         Ok(self.wal.sync()?)
     }
 
+    /// Makes every acknowledged write durable: nothing to do when the log
+    /// fsyncs before acknowledging (`SyncMode::Always`), else an fsync of
+    /// everything written so far. (A flush or compaction calls this first;
+    /// under `Always` it must not queue behind a write in progress.)
+    pub fn sync_acknowledged(&self) -> crate::Result<()> {
+        match self.mode {
+            SyncMode::Always => Ok(()),
+            SyncMode::Periodic(_) | SyncMode::Never => self.sync(),
+        }
+    }
+
     /// Fsyncs and stops the log's writer thread.
     pub fn close(self) -> crate::Result<()> {
         Ok(self.wal.close()?)

@@ -397,6 +397,19 @@ impl Hnsw {
             let ep = self.entry_point()?;
             flat.entry = Some(ep.id);
             flat.max_level = u8::try_from(ep.level).ok()?;
+            // No node written to a segment may be one no search can reach.
+            let mut layer0 = super::reach::Layer0 {
+                metric: self.metric,
+                dim: self.dim,
+                m,
+                m0,
+                vectors: &flat.vectors,
+                levels: &flat.levels,
+                upper_offsets: &flat.upper_offsets,
+                upper: &flat.upper,
+                links0: &mut flat.links0,
+            };
+            super::reach::repair(&mut layer0, ep.id);
         }
         FrozenGraph::new(flat.parts()).ok()?;
         Some(flat)

@@ -13,7 +13,8 @@
 //! Files: `index.rs` (the [`Hnsw`] type), `build.rs` (inserts), `search.rs`
 //! (queries, one implementation for every [`view::GraphView`]), `graph.rs`
 //! (storage and concurrency), `frozen.rs` (read-only flat graphs for
-//! segments), `visited.rs` (scratch reuse), `params.rs`, `mips.rs` (how
+//! segments), `reach.rs` (no node of a segment graph left unreachable),
+//! `visited.rs` (scratch reuse), `params.rs`, `mips.rs` (how
 //! inner-product inserts compare vectors), and `distance/` (metrics and SIMD
 //! kernels).
 
@@ -25,6 +26,7 @@ mod index;
 mod mips;
 mod params;
 pub(crate) mod quant;
+mod reach;
 mod search;
 mod view;
 mod visited;
