@@ -45,6 +45,41 @@ fn assert_state(c: &Collection, expected: &[(&str, u64)], when: &str) {
     assert_eq!(c.snapshot().len(), expected.len(), "{when}: snapshot len()");
 }
 
+/// Ten documents `d0..d9`, then the interleaving of defect 1: a flush stops
+/// while writing its segment (`d5` v1 is in a frozen memtable), an update of
+/// `d5` supersedes the frozen row and stops at its WAL `call`, the flush
+/// installs its segment, then the WAL call does `then`. Returns the update's
+/// outcome and the ten documents.
+fn update_failing_while_a_flush_installs(
+    c: &Collection,
+    fs: &GateFs,
+    call: Call,
+    then: Then,
+) -> (vego::Result<()>, Vec<(String, u64)>) {
+    let docs: Vec<(String, u64)> = (0..10).map(|i| (format!("d{i}"), i + 1)).collect();
+    for (id, key) in &docs {
+        c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
+    }
+    fs.arm(Call::Append, SEGMENT_TMP, Then::Proceed);
+    let flusher = thread::spawn({
+        let c = c.clone();
+        move || c.flush()
+    });
+    fs.wait_reached(SEGMENT_TMP);
+    fs.arm(call, WAL, then);
+    let writer = thread::spawn({
+        let c = c.clone();
+        move || c.upsert(Document::new("d5", vector(99)))
+    });
+    fs.wait_reached(WAL);
+    // The flush installs its segment while the write is still in flight…
+    fs.release(SEGMENT_TMP);
+    flusher.join().unwrap().unwrap();
+    // …then the WAL call fails.
+    fs.release(WAL);
+    (writer.join().unwrap(), docs)
+}
+
 /// Defect: the undo of a write whose WAL append failed ran against the
 /// layers the write saw when it started. A flush that installed its segment
 /// in between had already copied the write's "superseded" mark from the
@@ -56,32 +91,9 @@ fn failed_write_during_flush_install_keeps_the_acknowledged_version() {
     let dir = tempfile::tempdir().unwrap();
     let fs = GateFs::new();
     let (db, c) = open(dir.path(), &fs);
-    let docs: Vec<(String, u64)> = (0..10).map(|i| (format!("d{i}"), i + 1)).collect();
-    for (id, key) in &docs {
-        c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
-    }
+    let (outcome, docs) = update_failing_while_a_flush_installs(&c, &fs, Call::Append, Then::FailNoSpace);
+    assert!(matches!(outcome, Err(Error::Io { .. })), "the failed write reports Io");
     let expected: Vec<(&str, u64)> = docs.iter().map(|(id, k)| (id.as_str(), *k)).collect();
-
-    // The flush stops while writing its segment: d5 v1 is in a frozen memtable.
-    fs.arm(Call::Append, SEGMENT_TMP, Then::Proceed);
-    let flusher = thread::spawn({
-        let c = c.clone();
-        move || c.flush()
-    });
-    fs.wait_reached(SEGMENT_TMP);
-    // The update of d5 supersedes the frozen row, then its WAL append stops.
-    fs.arm(Call::Append, WAL, Then::FailNoSpace);
-    let writer = thread::spawn({
-        let c = c.clone();
-        move || c.upsert(Document::new("d5", vector(99)))
-    });
-    fs.wait_reached(WAL);
-    // The flush installs its segment while the write is still in flight…
-    fs.release(SEGMENT_TMP);
-    flusher.join().unwrap().unwrap();
-    // …then the append fails.
-    fs.release(WAL);
-    assert!(matches!(writer.join().unwrap(), Err(Error::Io { .. })), "the failed write reports Io");
 
     assert_state(&c, &expected, "after the failed write");
     c.compact().unwrap();
@@ -154,28 +166,9 @@ fn failed_fsync_during_flush_install_keeps_the_acknowledged_version_and_poisons_
     let dir = tempfile::tempdir().unwrap();
     let fs = GateFs::new();
     let (db, c) = open(dir.path(), &fs);
-    let docs: Vec<(String, u64)> = (0..10).map(|i| (format!("d{i}"), i + 1)).collect();
-    for (id, key) in &docs {
-        c.insert(Document::new(id.as_str(), vector(*key))).unwrap();
-    }
+    let (outcome, docs) = update_failing_while_a_flush_installs(&c, &fs, Call::Sync, Then::FailEio);
+    assert!(matches!(outcome, Err(Error::Poisoned(_))), "a failed fsync poisons");
     let expected: Vec<(&str, u64)> = docs.iter().map(|(id, k)| (id.as_str(), *k)).collect();
-
-    fs.arm(Call::Append, SEGMENT_TMP, Then::Proceed);
-    let flusher = thread::spawn({
-        let c = c.clone();
-        move || c.flush()
-    });
-    fs.wait_reached(SEGMENT_TMP);
-    fs.arm(Call::Sync, WAL, Then::FailEio);
-    let writer = thread::spawn({
-        let c = c.clone();
-        move || c.upsert(Document::new("d5", vector(99)))
-    });
-    fs.wait_reached(WAL);
-    fs.release(SEGMENT_TMP);
-    flusher.join().unwrap().unwrap();
-    fs.release(WAL);
-    assert!(matches!(writer.join().unwrap(), Err(Error::Poisoned(_))), "a failed fsync poisons");
 
     assert_state(&c, &expected, "after the failed fsync");
     assert!(matches!(c.compact(), Err(Error::Poisoned(_))), "no compaction on a poisoned database");

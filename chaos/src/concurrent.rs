@@ -399,7 +399,7 @@ pub fn run(
             summary.corrupt += 1;
         };
         if cycle > 0 && cycle % EPOCH_CYCLES == 0 {
-            if let Err(e) = empty(dir) {
+            if let Err(e) = crate::powerloss::empty_dir(dir) {
                 fail(&mut summary, format!("cannot empty {}: {e}", dir.display()));
                 break;
             }
@@ -657,18 +657,6 @@ fn check_layers(
         }
         Err(e) => fail(summary, format!("{when}: {}: reads fail: {e}", c.name())),
     }
-}
-
-fn empty(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())?;
-        } else {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

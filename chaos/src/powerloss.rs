@@ -38,6 +38,19 @@ pub fn open_with(dir: &Path, storage: Arc<dyn Storage>) -> vego::Result<(Db, Col
     Ok((db, c))
 }
 
+/// Deletes everything inside `dir`.
+pub(crate) fn empty_dir(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// The state a run carries from cycle to cycle.
 pub(crate) struct Run {
     pub seed: u64,
@@ -73,14 +86,7 @@ impl Run {
         if self.summary.cycles == 0 || !self.summary.cycles.is_multiple_of(EPOCH_CYCLES) {
             return Ok(());
         }
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                std::fs::remove_dir_all(entry.path())?;
-            } else {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
+        empty_dir(dir)?;
         self.model.clear();
         self.ids = workload::pool_ids();
         Ok(())
