@@ -94,17 +94,19 @@ fn doc(id: &str, key: u64) -> Document {
     Document::new(id, workload::vector(key)).with("key", key as i64)
 }
 
-fn run_op(c: &Collection, op: &Op) -> vego::Result<()> {
+/// Runs `op`; `Ok(false)` when it wrote nothing (an update or delete of an
+/// absent id: no WAL record, so no durability promise is involved).
+fn run_op(c: &Collection, op: &Op) -> vego::Result<bool> {
     match op {
-        Op::Upsert(d) if d.len() == 1 => c.upsert(doc(&d[0].0, d[0].1)),
-        Op::Upsert(d) => c.upsert_batch(d.iter().map(|(id, k)| doc(id, *k)).collect()),
-        Op::Insert(d) => c.insert_batch(d.iter().map(|(id, k)| doc(id, *k)).collect()),
+        Op::Upsert(d) if d.len() == 1 => c.upsert(doc(&d[0].0, d[0].1)).map(|()| true),
+        Op::Upsert(d) => c.upsert_batch(d.iter().map(|(id, k)| doc(id, *k)).collect()).map(|()| true),
+        Op::Insert(d) => c.insert_batch(d.iter().map(|(id, k)| doc(id, *k)).collect()).map(|()| true),
         Op::Update(id, k) => match c.update(doc(id, *k)) {
-            Err(Error::NotFound(_)) => Ok(()),
-            other => other,
+            Err(Error::NotFound(_)) => Ok(false),
+            other => other.map(|()| true),
         },
-        Op::Delete(ids) if ids.len() == 1 => c.delete(&ids[0]).map(drop),
-        Op::Delete(ids) => c.delete_batch(&ids.iter().map(String::as_str).collect::<Vec<_>>()).map(drop),
+        Op::Delete(ids) if ids.len() == 1 => c.delete(&ids[0]),
+        Op::Delete(ids) => c.delete_batch(&ids.iter().map(String::as_str).collect::<Vec<_>>()).map(|n| n > 0),
     }
 }
 
@@ -198,8 +200,8 @@ fn writer_thread(s: &Session<'_>, c: &Collection, w: usize, mut rng: StdRng, ops
         let fsync_failed_before = s.wal_fsync_failed();
         let lo = c.snapshot().seq();
         match run_op(c, &op) {
-            Ok(()) => {
-                if fsync_failed_before {
+            Ok(wrote) => {
+                if fsync_failed_before && wrote {
                     let hits: Vec<_> = s.sim.hits()[s.hits_before..].to_vec();
                     out.broken
                         .push(format!("writer {w} op {i} ({op:?}) acknowledged after a WAL fsync failed: {hits:?}"));
@@ -606,6 +608,14 @@ fn verify(
                 }
             }
             let (_, p, closest) = best;
+            let around: Vec<_> = recs[w]
+                .iter()
+                .enumerate()
+                .skip(p.saturating_sub(1))
+                .take(floor[w].saturating_sub(p) + 2)
+                .map(|(i, r)| (i, r.lo, r.hi, format!("{:?}", r.op).chars().take(50).collect::<String>()))
+                .collect();
+            eprintln!("  closest prefix {p} of {} (floor {}); operations from there: {around:?}", recs[w].len(), floor[w]);
             for id in wr.ids.iter().filter(|id| found.get(*id) != closest.get(*id)) {
                 let touched: Vec<_> = recs[w]
                     .iter()
