@@ -200,8 +200,12 @@ fn writer_thread(s: &Session<'_>, c: &Collection, w: usize, mut rng: StdRng, ops
         let fsync_failed_before = s.wal_fsync_failed();
         let lo = c.snapshot().seq();
         match run_op(c, &op) {
-            Ok(wrote) => {
-                if fsync_failed_before && wrote {
+            // An update or delete of an absent id wrote nothing and took no
+            // seq: it is no step of the history (it would change nothing,
+            // and an empty seq bracket would wrongly constrain the cut).
+            Ok(false) => {}
+            Ok(true) => {
+                if fsync_failed_before {
                     let hits: Vec<_> = s.sim.hits()[s.hits_before..].to_vec();
                     out.broken
                         .push(format!("writer {w} op {i} ({op:?}) acknowledged after a WAL fsync failed: {hits:?}"));
@@ -615,7 +619,11 @@ fn verify(
                 .take(floor[w].saturating_sub(p) + 2)
                 .map(|(i, r)| (i, r.lo, r.hi, format!("{:?}", r.op).chars().take(50).collect::<String>()))
                 .collect();
-            eprintln!("  closest prefix {p} of {} (floor {}); operations from there: {around:?}", recs[w].len(), floor[w]);
+            eprintln!(
+                "  closest prefix {p} of {} (floor {}); operations from there: {around:?}",
+                recs[w].len(),
+                floor[w]
+            );
             for id in wr.ids.iter().filter(|id| found.get(*id) != closest.get(*id)) {
                 let touched: Vec<_> = recs[w]
                     .iter()
