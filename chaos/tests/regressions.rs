@@ -7,6 +7,11 @@ use vego_chaos::powerloss::open_with;
 use vego_chaos::simfs::{Fault, FaultPlan, SimFs};
 use vego_chaos::workload::{self, Model};
 
+/// The workload's options with `durability`, over `storage`.
+fn options(durability: vego::Durability, storage: Arc<dyn vego::storage::Storage>) -> vego::Options {
+    vego::Options::default().dimension(workload::DIM).durability(durability).storage(storage)
+}
+
 /// Bug: a power loss while the very first open created the database could
 /// leave only a manifest temp file (and the lock file), and every later open
 /// refused the directory as `NotADatabase`. A power loss at any storage call
@@ -81,14 +86,12 @@ fn failed_manifest_directory_fsync_during_flush_keeps_the_database_openable() {
 /// explains. A flush now syncs the WAL up to its seq first.
 #[test]
 fn flush_in_a_weak_durability_mode_makes_earlier_writes_of_other_collections_durable_first() {
-    use vego::{Db, Document, Durability, Options};
+    use vego::{Db, Document, Durability};
     for mode in [Durability::None, Durability::Periodic(std::time::Duration::from_secs(3600))] {
         for seed in 0..6 {
             let dir = tempfile::tempdir().unwrap();
             let sim = SimFs::new(dir.path(), seed).unwrap();
-            let opts = |storage: Arc<dyn vego::storage::Storage>| {
-                Options::default().dimension(workload::DIM).durability(mode).wal_file_bytes(1 << 20).storage(storage)
-            };
+            let opts = |storage| options(mode, storage).wal_file_bytes(1 << 20);
             let db = Db::open(dir.path(), opts(sim.clone())).unwrap();
             let (a, b) = (db.collection("a").unwrap(), db.collection("b").unwrap());
             for i in 0..100u64 {
@@ -122,14 +125,12 @@ fn flush_in_a_weak_durability_mode_makes_earlier_writes_of_other_collections_dur
 /// whole or absent.
 #[test]
 fn failed_fsync_then_reopen_then_power_loss_keeps_the_database_openable() {
-    use vego::{Db, Document, Durability, Options};
+    use vego::{Db, Document, Durability};
     let doc = |i: u64| Document::new(format!("d{i}"), workload::vector(i));
     for seed in 0..16 {
         let dir = tempfile::tempdir().unwrap();
         let sim = SimFs::new(dir.path(), seed).unwrap();
-        let opts = |storage: Arc<dyn vego::storage::Storage>| {
-            Options::default().dimension(workload::DIM).durability(Durability::Sync).storage(storage)
-        };
+        let opts = |storage| options(Durability::Sync, storage);
         let db = Db::open(dir.path(), opts(sim.clone())).unwrap();
         let c = db.collection("c").unwrap();
         for i in 0..5 {
@@ -166,13 +167,11 @@ fn failed_fsync_then_reopen_then_power_loss_keeps_the_database_openable() {
 /// that are not in a segment are replayed.
 #[test]
 fn only_unflushed_writes_are_replayed_after_a_power_loss() {
-    use vego::{Db, Document, Durability, Options};
+    use vego::{Db, Document, Durability};
     for seed in 0..4 {
         let dir = tempfile::tempdir().unwrap();
         let sim = SimFs::new(dir.path(), seed).unwrap();
-        let opts = |storage: Arc<dyn vego::storage::Storage>| {
-            Options::default().dimension(workload::DIM).durability(Durability::Sync).storage(storage)
-        };
+        let opts = |storage| options(Durability::Sync, storage);
         let db = Db::open(dir.path(), opts(sim.clone())).unwrap();
         let c = db.collection("c").unwrap();
         for b in 0..10u64 {
@@ -201,13 +200,11 @@ fn only_unflushed_writes_are_replayed_after_a_power_loss() {
 /// the WAL before it drops anything.
 #[test]
 fn compaction_in_a_weak_durability_mode_never_drops_the_only_durable_version() {
-    use vego::{Db, Document, Durability, Options};
+    use vego::{Db, Document, Durability};
     for seed in 0..12 {
         let dir = tempfile::tempdir().unwrap();
         let sim = SimFs::new(dir.path(), seed).unwrap();
-        let opts = |storage: Arc<dyn vego::storage::Storage>| {
-            Options::default().dimension(workload::DIM).durability(Durability::None).storage(storage)
-        };
+        let opts = |storage| options(Durability::None, storage);
         let db = Db::open(dir.path(), opts(sim.clone())).unwrap();
         let c = db.collection("c").unwrap();
         for prefix in ["d", "e"] {
