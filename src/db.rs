@@ -105,6 +105,19 @@ impl DbShared {
         Ok(())
     }
 
+    /// Under the write lock: `Poisoned` if the log poisoned itself (a failed
+    /// fsync no write was waiting for — a periodic one, a trim's), and the
+    /// database with it, so that every write — even one that would write
+    /// nothing, such as an update of a missing id — and every flush and
+    /// compaction is refused alike.
+    pub fn check_wal(&self, w: &WriteState) -> Result<()> {
+        if w.wal.as_ref().is_some_and(|wal| wal.is_poisoned()) {
+            self.poison("the write-ahead log is poisoned by a failed write or fsync".into());
+            return self.check_not_poisoned();
+        }
+        Ok(())
+    }
+
     pub fn poison(&self, why: String) {
         self.poisoned.lock().get_or_insert(why);
     }

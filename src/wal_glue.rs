@@ -20,6 +20,12 @@ impl WalHandle {
         WalHandle { wal, mode }
     }
 
+    /// Whether a failed write or fsync of the log (maybe in the writer's own
+    /// work: a periodic fsync, a trim) poisoned it.
+    pub fn is_poisoned(&self) -> bool {
+        self.wal.is_poisoned()
+    }
+
     /// Counters of the log writer's work since open.
     pub fn stats(&self) -> vego_wal::WalStats {
         self.wal.stats()

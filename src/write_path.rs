@@ -84,6 +84,7 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
         let mut w = coll.db.write.lock();
         coll.check_live()?;
         coll.db.check_writable()?;
+        coll.db.check_wal(&w)?;
         let t = coll.core.tables.load_full();
         for id in &ids {
             let was_live = t.latest(id).is_some_and(|l| l.live);
@@ -144,6 +145,7 @@ fn delete_untimed(coll: &Arc<CollectionInner>, ids: &[&str], expected: Option<u6
         let mut w = coll.db.write.lock();
         coll.check_live()?;
         coll.db.check_writable()?;
+        coll.db.check_wal(&w)?;
         let t = coll.core.tables.load_full();
         if let Some(expected) = expected {
             for id in ids {
