@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 use vego_manifest::ManifestState;
 
 use crate::db::{LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
-use crate::error::{invalid, io_err};
 use crate::flush::segment_file_name;
+use crate::model::error::{invalid, io_err};
 use crate::{Error, Result, Snapshot};
 
 /// What a backup wrote.

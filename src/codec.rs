@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::limits::{METADATA_FIELDS_MAX, NESTING_MAX};
+use crate::model::limits::{METADATA_FIELDS_MAX, NESTING_MAX};
 use crate::Value;
 
 /// Why bytes could not be decoded; the offset is relative to the decoded buffer.

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use crate::collection::CollectionCore;
 use crate::db::DbShared;
 use crate::flush::{build_graph, segment_file_name, write_segment};
-use crate::progress::{Reporter, Task};
+use crate::model::progress::{Reporter, Task};
+use crate::model::stats::CompactionStats;
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
-use crate::stats::CompactionStats;
 use crate::tables::Tables;
 use crate::{Result, Value};
 

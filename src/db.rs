@@ -12,13 +12,13 @@ use vego_manifest::{is_database_dir, CollectionEntry, Manifest};
 use crate::background::Background;
 use crate::backup::{self, BackupSnapshots, BackupStats, Cut};
 use crate::collection::{Collection, CollectionCore};
-use crate::error::{invalid, io_err};
 use crate::flush;
-use crate::options::Options;
+use crate::model::error::{invalid, io_err};
+use crate::model::options::Options;
+use crate::model::stats::{DbStats, IoStats};
+use crate::model::validate;
 use crate::recovery;
 use crate::segment::io::IoConfig;
-use crate::stats::{DbStats, IoStats};
-use crate::validate;
 use crate::visibility::Visibility;
 use crate::wal_glue::{self, WalHandle};
 use crate::{CollectionConfig, Error, Result};
@@ -380,9 +380,9 @@ impl Db {
         let registry = self.collections.read();
         let mut names: Vec<&String> = registry.keys().collect();
         names.sort();
-        let histograms: Vec<(&str, &crate::metrics::CollectionMetrics)> =
+        let histograms: Vec<(&str, &crate::model::metrics::CollectionMetrics)> =
             names.iter().map(|n| (n.as_str(), &registry[*n].core().metrics)).collect();
-        crate::metrics::render(&stats, &histograms)
+        crate::model::metrics::render(&stats, &histograms)
     }
 
     /// Writes every collection's memtable to segment files and truncates the WAL.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::io_err;
+use crate::model::error::io_err;
 use crate::segment::columns::{self, COLUMN_PREFIX};
 use crate::segment::encoding;
 use crate::segment::format::{self, HEADER_BYTES};

@@ -9,11 +9,12 @@ use std::collections::BinaryHeap;
 use crate::collection::CollectionCore;
 use crate::hnsw::{distance, normalize, Metric, NodeId};
 use crate::memtable::Memtable;
+use crate::model::stats::CollectionStats;
+use crate::model::validate;
 use crate::segment::filter_eval::{matching_rows, segment_may_match};
 use crate::segment::reader::Segment;
-use crate::stats::CollectionStats;
 use crate::tables::Tables;
-use crate::{validate, Distance, Filter, Hit, Result, SearchOptions};
+use crate::{Distance, Filter, Hit, Result, SearchOptions};
 
 pub(crate) fn search(
     core: &CollectionCore,

@@ -11,9 +11,9 @@ use vego_wal::Wal;
 
 use crate::collection::CollectionCore;
 use crate::db::{SEGMENTS_DIR, WAL_DIR};
-use crate::error::io_err;
 use crate::flush::segment_file_name;
-use crate::options::Options;
+use crate::model::error::io_err;
+use crate::model::options::Options;
 use crate::segment::io::IoConfig;
 use crate::segment::reader::Segment;
 use crate::wal_glue::{self, WalHandle};
@@ -99,7 +99,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
     // What was applied to memtables, not what the log visited.
     report.replayed = applied;
     for (cid, rows) in &pending_rows {
-        index_rows(&by_id[cid].tables.load().active, rows, &crate::progress::Reporter::silent());
+        index_rows(&by_id[cid].tables.load().active, rows, &crate::model::progress::Reporter::silent());
     }
     Ok(Recovered {
         wal: WalHandle::new(wal, mode),

@@ -61,7 +61,7 @@ impl Snapshot {
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         self.coll.core.metrics.get.time(|| {
             self.coll.check_live()?;
-            crate::validate::doc_id(id)?;
+            crate::model::validate::doc_id(id)?;
             self.tables.get(id, self.seq)
         })
     }
@@ -70,7 +70,7 @@ impl Snapshot {
     pub fn get_batch(&self, ids: &[&str]) -> Result<Vec<Option<Document>>> {
         self.coll.core.metrics.get.time(|| {
             self.coll.check_live()?;
-            ids.iter().try_for_each(|id| crate::validate::doc_id(id))?;
+            ids.iter().try_for_each(|id| crate::model::validate::doc_id(id))?;
             ids.iter().map(|id| self.tables.get(id, self.seq)).collect()
         })
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use vego_manifest::CollectionRecordConfig;
 use vego_wal::{SyncMode, Ticket, Wal, WalOptions};
 
-use crate::options::IndexParams;
+use crate::model::options::IndexParams;
 use crate::{CollectionConfig, Distance, Durability, Quantization};
 
 /// The database's log plus what is needed to honour each collection's durability.

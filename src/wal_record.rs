@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::limits::{BATCH_DOCS_MAX, DIMENSION_MAX, ID_BYTES_MAX};
+use crate::model::limits::{BATCH_DOCS_MAX, DIMENSION_MAX, ID_BYTES_MAX};
 use crate::{Document, Value};
 
 const PAYLOAD_FORMAT: u8 = 1;

@@ -12,13 +12,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::collection::{CollectionCore, CollectionInner};
-use crate::error::invalid;
-use crate::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
 use crate::memtable::Memtable;
-use crate::progress::{Progress, Reporter, Task};
+use crate::model::error::invalid;
+use crate::model::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
+use crate::model::progress::{Progress, Reporter, Task};
+use crate::model::validate;
 use crate::tables::Tables;
 use crate::wal_record::{self, WalOp};
-use crate::{flush, validate, Document, Error, Result};
+use crate::{flush, Document, Error, Result};
 
 /// What must hold for each id before a put applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@ pub(crate) use chain::Version;
 pub(crate) use row::Row;
 
 use crate::hnsw::{Hnsw, HnswParams, Metric};
-use crate::options::IndexParams;
+use crate::model::options::IndexParams;
 use crate::Document;
 
 pub(crate) struct Memtable {

@@ -5,7 +5,7 @@ use super::encoding;
 use super::reader::Segment;
 use std::ops::Bound;
 
-use crate::filter::Op;
+use crate::model::filter::Op;
 use crate::{Filter, Result};
 
 /// Rows of a segment that match a filter.

@@ -107,7 +107,7 @@ pub(crate) fn decode_header(file: &Path, bytes: &[u8]) -> Result<Header> {
         min_seq: r.u64().map_err(err)?,
         max_seq: r.u64().map_err(err)?,
     };
-    if h.metric > 2 || h.dimension == 0 || h.dimension as usize > crate::limits::DIMENSION_MAX {
+    if h.metric > 2 || h.dimension == 0 || h.dimension as usize > crate::model::limits::DIMENSION_MAX {
         return Err(corrupt(file, 16, "bad dimension or metric"));
     }
     Ok(h)

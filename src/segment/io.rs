@@ -25,28 +25,13 @@ use memmap2::Mmap;
 use parking_lot::Mutex;
 
 use super::format::{self, corrupt, SectionEntry, HEADER_BYTES, TRAILER_BYTES};
-use crate::error::io_err;
+use crate::model::error::io_err;
 use crate::{Result, Value};
 
-/// Which backend reads segment files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SegmentIo {
-    /// Memory-map segment files (the default).
-    Mmap,
-    /// Read hot sections into memory at open; read the rest with `pread`
-    /// through an LRU block cache of `cache_bytes` shared by the database.
-    Pread {
-        /// Capacity of the block cache.
-        cache_bytes: u64,
-    },
-    /// As `Pread`, but block-cache misses are read through io_uring where the
-    /// kernel permits it (Linux), falling back to `pread` where it does not.
-    Uring {
-        /// Capacity of the block cache.
-        cache_bytes: u64,
-    },
-}
+pub use crate::model::options::SegmentIo;
 
+// The backend choice is vocabulary (`model::options`); whether it reaches
+// io_uring on this machine is the reader's business.
 impl SegmentIo {
     /// True if block reads of this backend go through io_uring on this
     /// thread (false for `Mmap` and `Pread`, and where the kernel refuses it).

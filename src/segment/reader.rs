@@ -14,7 +14,7 @@ use super::format::{corrupt, Header, SectionEntry};
 use super::id_index;
 use super::io::{next_uid, IoConfig, PageCache, Storage};
 use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
-use crate::limits::SEGMENT_ENTRIES_MAX;
+use crate::model::limits::SEGMENT_ENTRIES_MAX;
 use crate::{Result, Value};
 
 /// Sections checked when the segment opens (search needs them at once);

@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::path::{self, Step};
 use super::payload::{flags_field, is_filterable_path, scalar_value, INDEXED_STRING_BYTES_MAX, NONEMPTY, NULL, OTHER};
 use super::point_id::PointId;
-use crate::limits::NESTING_MAX;
+use crate::model::limits::NESTING_MAX;
 use crate::{Filter, Value};
 
 /// The filter of a request (`None` when absent or empty: everything matches).
@@ -140,7 +140,7 @@ fn field_key(key: Option<&Json>) -> Result<String, ApiError> {
         Some(p) if is_filterable_path(&p) => Ok(p),
         _ => Err(ApiError::bad_request(format!(
             "payload key {shown:?} cannot be filtered on: keys are 1..={} bytes without double quotes",
-            crate::limits::METADATA_KEY_BYTES_MAX - 1
+            crate::model::limits::METADATA_KEY_BYTES_MAX - 1
         ))),
     }
 }

@@ -36,7 +36,7 @@ use serde_json::{Map, Value as Json};
 
 use super::error::ApiError;
 use super::path::{self, Step};
-use crate::limits::{METADATA_FIELDS_MAX, METADATA_KEY_BYTES_MAX};
+use crate::model::limits::{METADATA_FIELDS_MAX, METADATA_KEY_BYTES_MAX};
 use crate::Value;
 
 /// The metadata field that holds the verbatim payload.
@@ -99,7 +99,7 @@ pub(crate) fn to_metadata(payload: Option<&Json>) -> Result<BTreeMap<String, Val
         )));
     }
     meta.insert(RAW_FIELD.to_owned(), Value::Str(Json::Object(obj.clone()).to_string()));
-    crate::validate::metadata(&meta).map_err(|e| {
+    crate::model::validate::metadata(&meta).map_err(|e| {
         let message = format!("payload too large: {e}");
         ApiError::from(e).with_message(message)
     })?;
@@ -405,7 +405,7 @@ mod tests {
     fn too_many_paths_or_bytes_are_refused() {
         let many: Map<String, Json> = (0..METADATA_FIELDS_MAX).map(|i| (format!("k{i}"), json!(i))).collect();
         assert!(to_metadata(Some(&Json::Object(many))).is_err());
-        let huge = json!({"t": "x".repeat(crate::limits::METADATA_BYTES_MAX)});
+        let huge = json!({"t": "x".repeat(crate::model::limits::METADATA_BYTES_MAX)});
         assert!(to_metadata(Some(&huge)).unwrap_err().message.contains("payload too large"));
     }
 

@@ -173,7 +173,7 @@ pub(crate) async fn delete(State(s): State<AppState>, Path(name): Path<String>, 
 
 /// Deletes in batches the write path takes (all at once when they fit).
 pub(crate) fn delete_ids(coll: &Collection, ids: &[String]) -> crate::Result<()> {
-    for chunk in ids.chunks(crate::limits::BATCH_DOCS_MAX) {
+    for chunk in ids.chunks(crate::model::limits::BATCH_DOCS_MAX) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         coll.delete_batch(&refs)?;
     }

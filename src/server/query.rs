@@ -16,7 +16,7 @@ use super::payload::{self, Selector};
 use super::point_id::PointId;
 use super::points::{f32_json, f32s_json, vector_of, with_vector};
 use super::{blocking, filter, parse_body, AppState};
-use crate::limits::{EF_MAX, K_MAX};
+use crate::model::limits::{EF_MAX, K_MAX};
 use crate::{Collection, Distance, Hit, SearchOptions};
 
 /// Most searches in one batch request.

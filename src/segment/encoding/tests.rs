@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use proptest::prelude::*;
 
 use super::*;
-use crate::filter::Op as CmpOp;
+use crate::model::filter::Op as CmpOp;
 
 // ------------------------------------------------------------------ helpers
 

@@ -33,7 +33,7 @@ pub struct ZoneMap {
 }
 
 /// A comparison operator of a filter: the API's own operator type.
-pub use crate::filter::Op as CmpOp;
+pub use crate::model::filter::Op as CmpOp;
 
 /// Computes the zone map of a page of `kind` whose present values (all
 /// fitting `kind`) are `present`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{CollectionStats, DbStats};
+use crate::model::stats::{CollectionStats, DbStats};
 
 /// Buckets: bucket `i` counts durations below `2^i` µs, for `i` in
 /// `0..BUCKETS - 1`; the last counts everything longer (≥ 2^26 µs ≈ 67 s).

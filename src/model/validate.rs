@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::invalid;
-use crate::limits::*;
+use crate::model::error::invalid;
+use crate::model::limits::*;
 use crate::wal_record::metadata_len;
 use crate::{Distance, Error, Result, Value};
 

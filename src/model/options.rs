@@ -7,12 +7,11 @@ use vego_storage::{StdStorage, Storage};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::invalid;
-use crate::limits::{
+use crate::model::error::invalid;
+use crate::model::limits::{
     DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_SIZED_MAX, M_MAX,
 };
-use crate::progress::{Progress, ProgressFn};
-use crate::segment::io::SegmentIo;
+use crate::model::progress::{Progress, ProgressFn};
 use crate::Result;
 
 /// How vectors are compared. Every metric reports "smaller is closer".
@@ -385,6 +384,25 @@ impl Options {
         self.create_if_missing = on;
         self
     }
+}
+
+/// Which backend reads segment files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentIo {
+    /// Memory-map segment files (the default).
+    Mmap,
+    /// Read hot sections into memory at open; read the rest with `pread`
+    /// through an LRU block cache of `cache_bytes` shared by the database.
+    Pread {
+        /// Capacity of the block cache.
+        cache_bytes: u64,
+    },
+    /// As `Pread`, but block-cache misses are read through io_uring where the
+    /// kernel permits it (Linux), falling back to `pread` where it does not.
+    Uring {
+        /// Capacity of the block cache.
+        cache_bytes: u64,
+    },
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use crate::error::invalid;
-use crate::limits::NESTING_MAX;
+use crate::model::error::invalid;
+use crate::model::limits::NESTING_MAX;
 use crate::{Result, Value};
 
 /// A comparison operator.
