@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
+use crate::codec::distance;
 use crate::db::DbShared;
 use crate::hnsw::Metric;
 use crate::memtable::Memtable;
@@ -18,9 +19,7 @@ use crate::segment::reader::Segment;
 use crate::tables::Tables;
 use crate::visibility::Visibility;
 use crate::write_path::{self, Precondition};
-use crate::{
-    flush, CollectionConfig, CompactionStats, Distance, Document, Error, Hit, Result, SearchOptions, Snapshot,
-};
+use crate::{flush, CollectionConfig, CompactionStats, Document, Error, Hit, Result, SearchOptions, Snapshot};
 
 /// A collection's data and configuration, independent of the database handle
 /// (so the database can track collections without a reference cycle).
@@ -58,7 +57,7 @@ impl CollectionCore {
     ) -> Self {
         let params = config.index_params();
         let live = segments.iter().map(|s| (0..s.rows()).filter(|&r| s.is_current(r)).count() as i64).sum();
-        let active = Arc::new(Memtable::new(config.dimension, metric_of(config.distance), params));
+        let active = Arc::new(Memtable::new(config.dimension, distance::metric(config.distance), params));
         CollectionCore {
             name,
             id,
@@ -77,11 +76,11 @@ impl CollectionCore {
     }
 
     pub fn new_memtable(&self) -> Memtable {
-        Memtable::new(self.config.dimension, metric_of(self.config.distance), self.params)
+        Memtable::new(self.config.dimension, distance::metric(self.config.distance), self.params)
     }
 
     pub fn metric(&self) -> Metric {
-        metric_of(self.config.distance)
+        distance::metric(self.config.distance)
     }
 }
 
@@ -104,14 +103,6 @@ impl CollectionInner {
             return Err(Error::CollectionNotFound(self.core.name.clone()));
         }
         Ok(())
-    }
-}
-
-pub(crate) fn metric_of(d: Distance) -> Metric {
-    match d {
-        Distance::L2 => Metric::L2,
-        Distance::Cosine => Metric::Cosine,
-        Distance::InnerProduct => Metric::InnerProduct,
     }
 }
 

@@ -73,7 +73,7 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     let kept = collect(&segments, vis, &mut stats)?;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,
-        metric: crate::wal_glue::distance_code(core.config.distance),
+        metric: crate::codec::distance::code(core.config.distance),
         rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
         tombstones: Vec::new(),
         graph: build_graph(

@@ -11,6 +11,7 @@ use vego_manifest::{is_database_dir, CollectionEntry, Manifest};
 
 use crate::background::Background;
 use crate::backup::{self, BackupSnapshots, BackupStats, Cut};
+use crate::codec::config::{config_from_record, config_to_record};
 use crate::collection::{Collection, CollectionCore};
 use crate::flush;
 use crate::model::error::{invalid, io_err};
@@ -295,7 +296,7 @@ impl Db {
             return Err(Error::AlreadyExists(format!("collection {name}")));
         }
         let params = cfg.index_params();
-        let record = wal_glue::config_to_record(&cfg, params);
+        let record = config_to_record(&cfg, params);
         let state = self.shared.manifest.edit(|s| {
             let id = s.next_collection_id;
             s.next_collection_id += 1;
@@ -304,7 +305,7 @@ impl Db {
             Ok(())
         })?;
         let id = state.collections[name].id;
-        let config = wal_glue::config_from_record(&record);
+        let config = config_from_record(&self.shared.manifest.path(), &record)?;
         let segments_dir = self.shared.dir.join(SEGMENTS_DIR);
         let core = Arc::new(CollectionCore::new(name.to_owned(), id, config, segments_dir, Vec::new()));
         self.shared.cores.write().insert(id, core.clone());

@@ -136,7 +136,7 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     let mem = &f.mem;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,
-        metric: crate::wal_glue::distance_code(core.config.distance),
+        metric: crate::codec::distance::code(core.config.distance),
         rows: mem_rows
             .iter()
             .map(|&r| {

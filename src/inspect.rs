@@ -25,13 +25,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::codec::wal_record::{self, WalOp};
 use crate::model::error::io_err;
 use crate::segment::columns::{self, COLUMN_PREFIX};
 use crate::segment::encoding;
 use crate::segment::format::{self, HEADER_BYTES};
 use crate::segment::io::{IoConfig, SegmentIo};
 use crate::segment::reader::Segment;
-use crate::wal_record::{self, WalOp};
 use crate::Result;
 
 /// What kind of file was inspected.
@@ -354,12 +354,7 @@ fn manifest(report: &mut Report, path: &Path, bytes: &[u8]) {
 }
 
 fn metric_name(code: u8) -> String {
-    match code {
-        0 => "l2".into(),
-        1 => "cosine".into(),
-        2 => "inner_product".into(),
-        other => format!("unknown metric {other}"),
-    }
+    crate::codec::distance::name(code).map_or_else(|| format!("unknown metric {code}"), str::to_owned)
 }
 
 #[cfg(test)]

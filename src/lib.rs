@@ -51,7 +51,6 @@ mod sync;
 mod tables;
 mod visibility;
 mod wal_glue;
-mod wal_record;
 mod write_path;
 
 pub use backup::{BackupSnapshots, BackupStats};
@@ -88,7 +87,7 @@ pub mod fuzzing {
     pub use crate::codec::DecodeError;
     /// Decodes a WAL payload (a batch); never panics.
     pub fn decode_wal_payload(bytes: &[u8]) -> Result<(), DecodeError> {
-        crate::wal_record::decode(bytes).map(drop)
+        crate::codec::wal_record::decode(bytes).map(drop)
     }
 
     /// The fuzz targets (`fuzz/fuzz_targets/<name>.rs`), each a decoder of

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use vego_manifest::Manifest;
 use vego_wal::Wal;
 
+use crate::codec::config::config_from_record;
+use crate::codec::wal_record::{self, WalOp};
 use crate::collection::CollectionCore;
 use crate::db::{SEGMENTS_DIR, WAL_DIR};
 use crate::flush::segment_file_name;
@@ -17,7 +19,6 @@ use crate::model::options::Options;
 use crate::segment::io::IoConfig;
 use crate::segment::reader::Segment;
 use crate::wal_glue::{self, WalHandle};
-use crate::wal_record::{self, WalOp};
 use crate::write_path::{apply_delete, apply_puts, index_rows};
 use crate::{Error, Result};
 
@@ -46,7 +47,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
             .collect::<Result<Vec<_>>>()?;
         supersede_across(&segments)?;
         last_seq = segments.iter().map(|s| s.header.max_seq).fold(last_seq, u64::max);
-        let config = wal_glue::config_from_record(&e.config);
+        let config = config_from_record(&manifest.path(), &e.config)?;
         by_id.insert(e.id, Arc::new(CollectionCore::new(name.clone(), e.id, config, seg_dir.clone(), segments)));
     }
     let flushed: HashMap<u64, u64> = state.collections.values().map(|e| (e.id, e.flushed_seq)).collect();

@@ -1,13 +1,10 @@
-//! The vego side of the WAL: error mapping, durability, config records.
+//! The vego side of the WAL: error mapping, durability.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use vego_manifest::CollectionRecordConfig;
 use vego_wal::{SyncMode, Ticket, Wal, WalOptions};
 
-use crate::model::options::IndexParams;
-use crate::{CollectionConfig, Distance, Durability, Quantization};
+use crate::Durability;
 
 /// The database's log plus what is needed to honour each collection's durability.
 pub(crate) struct WalHandle {
@@ -85,79 +82,7 @@ fn sync_mode(d: Durability) -> SyncMode {
     }
 }
 
-/// The on-disk code of a metric (manifest and segment headers).
-pub(crate) fn distance_code(d: Distance) -> u8 {
-    match d {
-        Distance::L2 => 0,
-        Distance::Cosine => 1,
-        Distance::InnerProduct => 2,
-    }
-}
-
-pub(crate) fn config_to_record(cfg: &CollectionConfig, p: IndexParams) -> CollectionRecordConfig {
-    let (durability, durability_interval_ms) = match cfg.durability {
-        Durability::Sync => (0, 0),
-        Durability::Periodic(d) => (1, d.as_millis().max(1) as u64),
-        Durability::None => (2, 0),
-    };
-    CollectionRecordConfig {
-        dimension: cfg.dimension as u32,
-        distance: distance_code(cfg.distance),
-        m: p.m as u32,
-        ef_construction: p.ef_construction as u32,
-        ef_search: p.ef_search as u32,
-        durability,
-        durability_interval_ms,
-        memtable_bytes: cfg.memtable_bytes_limit(),
-        quantization: match cfg.quantization {
-            Quantization::None => 0,
-            Quantization::Int8 => 1,
-        },
-    }
-}
-
-/// The persisted record back to a config with every parameter explicit, so a
-/// reopened collection never re-derives different M/ef values.
-pub(crate) fn config_from_record(r: &CollectionRecordConfig) -> CollectionConfig {
-    CollectionConfig {
-        dimension: r.dimension as usize,
-        distance: match r.distance {
-            1 => Distance::Cosine,
-            2 => Distance::InnerProduct,
-            _ => Distance::L2,
-        },
-        m: Some(r.m as usize),
-        ef_construction: Some(r.ef_construction as usize),
-        ef_search: Some(r.ef_search as usize),
-        expected_size: None,
-        adaptive: false,
-        durability: match r.durability {
-            1 => Durability::Periodic(Duration::from_millis(r.durability_interval_ms)),
-            2 => Durability::None,
-            _ => Durability::Sync,
-        },
-        memtable_bytes: Some(r.memtable_bytes),
-        quantization: if r.quantization == 1 { Quantization::Int8 } else { Quantization::None },
-    }
-}
-
 /// Total size of the files in a directory (0 if unreadable).
 pub(crate) fn dir_bytes(dir: &PathBuf) -> u64 {
     std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_record_round_trips_with_resolved_parameters() {
-        let cfg = CollectionConfig::new(384).distance(Distance::Cosine).durability(Durability::None);
-        let p = cfg.index_params();
-        let back = config_from_record(&config_to_record(&cfg, p));
-        assert_eq!(back.dimension, 384);
-        assert_eq!(back.distance, Distance::Cosine);
-        assert_eq!(back.durability, Durability::None);
-        assert_eq!(back.index_params(), p);
-    }
 }

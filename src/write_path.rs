@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::codec::wal_record::{self, WalOp};
 use crate::collection::{CollectionCore, CollectionInner};
 use crate::memtable::Memtable;
 use crate::model::error::invalid;
@@ -18,7 +19,6 @@ use crate::model::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
 use crate::model::progress::{Progress, Reporter, Task};
 use crate::model::validate;
 use crate::tables::Tables;
-use crate::wal_record::{self, WalOp};
 use crate::{flush, Document, Error, Result};
 
 /// What must hold for each id before a put applies.

@@ -114,6 +114,11 @@ impl Manifest {
         &self.dir
     }
 
+    /// The file of the current version (what errors about its contents name).
+    pub fn path(&self) -> PathBuf {
+        version_path(&self.dir, self.current().version)
+    }
+
     /// Applies `f` to a copy of the current state, persists it as the next
     /// version, then publishes it. If `f` fails nothing changes. If writing or
     /// fsyncing the temp file fails, the edit fails and nothing changes (the

@@ -59,5 +59,5 @@ impl Row {
 
 /// Rough heap footprint of a document, for memtable accounting.
 pub(crate) fn approx_bytes(doc: &Document) -> usize {
-    std::mem::size_of::<Row>() + crate::wal_record::put_len(doc)
+    std::mem::size_of::<Row>() + doc.payload_bytes()
 }

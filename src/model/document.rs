@@ -96,6 +96,30 @@ impl Document {
         self.metadata.insert(key.into(), value.into());
         self
     }
+
+    /// Bytes of the id, the vector (4 per component) and the metadata
+    /// ([`metadata_bytes`]): what memtable accounting counts.
+    pub(crate) fn payload_bytes(&self) -> usize {
+        self.id.len() + 4 * self.vector.len() + metadata_bytes(&self.metadata)
+    }
+}
+
+/// The size of `m` as the metadata limit (`METADATA_BYTES_MAX`) counts it: a
+/// u32 field count, then per field a u16 key length, the key and the value
+/// (a tag byte; 8 bytes of a number; a u32 length and the bytes of a string;
+/// a u32 count and the items of a list). The WAL payload lays metadata out
+/// exactly so (its round-trip test checks the encoded length against this).
+pub(crate) fn metadata_bytes(m: &BTreeMap<String, Value>) -> usize {
+    4 + m.iter().map(|(k, v)| 2 + k.len() + value_bytes(v)).sum::<usize>()
+}
+
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Int(_) | Value::Float(_) => 9,
+        Value::Str(s) => 5 + s.len(),
+        Value::List(items) => 5 + items.iter().map(value_bytes).sum::<usize>(),
+    }
 }
 
 #[cfg(test)]

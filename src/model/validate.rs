@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::document::metadata_bytes;
 use crate::model::error::invalid;
 use crate::model::limits::*;
-use crate::wal_record::metadata_len;
 use crate::{Distance, Error, Result, Value};
 
 /// Collection names: 1–64 bytes of `[A-Za-z0-9_-]`, not starting with `-`.
@@ -62,7 +62,7 @@ pub(crate) fn metadata(m: &BTreeMap<String, Value>) -> Result<()> {
         }
         value(k, v, 0)?;
     }
-    let bytes = metadata_len(m);
+    let bytes = metadata_bytes(m);
     if bytes > METADATA_BYTES_MAX {
         return Err(invalid(format!("metadata is {bytes} bytes, limit {METADATA_BYTES_MAX}")));
     }

@@ -6,10 +6,10 @@ use super::columns;
 use super::format::Header;
 use super::id_index;
 use super::writer::SegmentBuilder;
+use crate::codec::distance;
 use crate::hnsw::FlatGraph;
 
 /// Metric code of cosine in segment headers.
-pub(crate) const COSINE: u8 = 1;
 use crate::Value;
 
 /// One document row of a segment being built.
@@ -49,7 +49,7 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
     b.pod_section("seqs", &seqs);
     let g = input.graph.view().parts();
     assert_eq!(g.levels.len(), input.rows.len(), "graph covers every row");
-    if input.metric == COSINE {
+    if input.metric == distance::COSINE {
         // Search compares the graph's unit vectors; documents keep the caller's.
         let raw: Vec<f32> = input.rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
         b.pod_section("raw_vectors", &raw);

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::codec::{Reader, Writer};
+use crate::codec::{distance, Reader, Writer};
 use crate::{Error, Result};
 
 /// File magic at offset 0.
@@ -107,8 +107,16 @@ pub(crate) fn decode_header(file: &Path, bytes: &[u8]) -> Result<Header> {
         min_seq: r.u64().map_err(err)?,
         max_seq: r.u64().map_err(err)?,
     };
-    if h.metric > 2 || h.dimension == 0 || h.dimension as usize > crate::model::limits::DIMENSION_MAX {
-        return Err(corrupt(file, 16, "bad dimension or metric"));
+    if h.dimension == 0 || h.dimension as usize > crate::model::limits::DIMENSION_MAX {
+        return Err(corrupt(file, 16, "bad dimension"));
+    }
+    // The header checksum held, so an unknown metric was written by a newer build.
+    if distance::from_code(h.metric).is_none() {
+        return Err(Error::IncompatibleFormat {
+            file: file.to_path_buf(),
+            found: h.metric.into(),
+            supported: distance::CODE_MAX.into(),
+        });
     }
     Ok(h)
 }

@@ -13,6 +13,7 @@ use super::encoding;
 use super::format::{corrupt, Header, SectionEntry};
 use super::id_index;
 use super::io::{next_uid, IoConfig, PageCache, Storage};
+use crate::codec::distance;
 use crate::hnsw::{FrozenGraph, FrozenParts, Metric};
 use crate::model::limits::SEGMENT_ENTRIES_MAX;
 use crate::{Result, Value};
@@ -104,11 +105,8 @@ impl Segment {
             .collect();
         let rows = usize::try_from(header.rows).map_err(|_| corrupt(path, 24, "row count"))?;
         let superseded_at = (0..rows).map(|_| AtomicU64::new(u64::MAX)).collect();
-        let metric = match header.metric {
-            0 => Metric::L2,
-            1 => Metric::Cosine,
-            _ => Metric::InnerProduct,
-        };
+        // The header decoder refused codes this build does not know.
+        let metric = distance::metric(distance::from_code(header.metric).expect("checked by decode_header"));
         let seg = Segment {
             path: path.to_path_buf(),
             storage,

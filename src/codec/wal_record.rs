@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::model::document::metadata_bytes;
 use crate::model::limits::{BATCH_DOCS_MAX, DIMENSION_MAX, ID_BYTES_MAX};
 use crate::{Document, Value};
 
@@ -74,7 +75,8 @@ pub(crate) fn encode_puts(collection_id: u64, docs: &[Document]) -> Vec<u8> {
 
 /// Encoded size of a put of `doc`.
 pub(crate) fn put_len(doc: &Document) -> usize {
-    1 + 2 + doc.id.len() + 4 + doc.vector.len() * 4 + metadata_len(&doc.metadata)
+    // kind, id length, dimension: the framing around the document's payload.
+    1 + 2 + 4 + doc.payload_bytes()
 }
 
 /// Decodes a payload; any malformed byte is an error, never a panic.
@@ -121,28 +123,15 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<WalBatch, DecodeError> {
 /// Bytes `op` adds to an encoded batch (to enforce the batch size limit before encoding).
 pub(crate) fn encoded_len(op: &WalOp) -> usize {
     match op {
-        WalOp::Put { id, vector, metadata } => 1 + 2 + id.len() + 4 + vector.len() * 4 + metadata_len(metadata),
+        WalOp::Put { id, vector, metadata } => 1 + 2 + id.len() + 4 + vector.len() * 4 + metadata_bytes(metadata),
         WalOp::Delete { id } => 1 + 2 + id.len(),
-    }
-}
-
-pub(crate) fn metadata_len(m: &BTreeMap<String, Value>) -> usize {
-    4 + m.iter().map(|(k, v)| 2 + k.len() + value_len(v)).sum::<usize>()
-}
-
-fn value_len(v: &Value) -> usize {
-    match v {
-        Value::Null | Value::Bool(_) => 1,
-        Value::Int(_) | Value::Float(_) => 9,
-        Value::Str(s) => 5 + s.len(),
-        Value::List(items) => 5 + items.iter().map(value_len).sum::<usize>(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::tests::arb_value;
+    use crate::codec::bytes::tests::arb_value;
     use proptest::prelude::*;
 
     fn arb_op() -> impl Strategy<Value = WalOp> {
