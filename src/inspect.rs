@@ -348,7 +348,7 @@ fn manifest(report: &mut Report, path: &Path, bytes: &[u8]) {
         report.part("collection", name.clone(), None, true, detail);
         for s in &c.segments {
             let detail = format!("{name}: {} rows, {} bytes, seqs {}..={}", s.rows, s.bytes, s.min_seq, s.max_seq);
-            report.part("segment", crate::flush::segment_file_name(s.file_id), None, true, detail);
+            report.part("segment", crate::engine::layout::segment_file_name(s.file_id), None, true, detail);
         }
     }
 }

@@ -29,33 +29,20 @@
 
 #![deny(missing_docs)]
 
-mod background;
-mod backup;
+mod api;
 mod codec;
-mod collection;
-mod compaction;
-mod db;
-mod flush;
+mod engine;
 pub(crate) mod hnsw;
 pub mod inspect;
 mod memtable;
 mod model;
-mod read_path;
-mod recovery;
-mod scan;
 mod segment;
 #[cfg(feature = "server")]
 pub mod server;
-mod snapshot;
-mod sync;
-mod tables;
-mod visibility;
-mod wal_glue;
-mod write_path;
 
-pub use backup::{BackupSnapshots, BackupStats};
-pub use collection::Collection;
-pub use db::{Db, RecoveryReport, TornTail};
+pub use api::collection::Collection;
+pub use api::db::{BackupSnapshots, Db, RecoveryReport, TornTail};
+pub use api::snapshot::Snapshot;
 pub use model::document::{Document, Value};
 pub use model::error::{Error, Result};
 pub use model::filter::{Filter, Op};
@@ -65,9 +52,9 @@ pub use model::metrics::LatencyStats;
 pub use model::options::{CollectionConfig, Distance, Durability, Options, Quantization};
 pub use model::progress::{Progress, ProgressFn, Task};
 pub use model::search_options::{Hit, SearchOptions};
+pub use model::stats::BackupStats;
 pub use model::stats::{CollectionStats, CompactionStats, DbStats, IoStats};
 pub use segment::io::SegmentIo;
-pub use snapshot::Snapshot;
 /// The file layer every writer goes through ([`Options::storage`]).
 pub use vego_storage as storage;
 

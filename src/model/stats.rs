@@ -129,3 +129,24 @@ pub struct CompactionStats {
     /// Bytes of the result.
     pub bytes_out: u64,
 }
+
+/// What a backup wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupStats {
+    /// The backup holds exactly the writes with sequence number ≤ this.
+    pub seq: u64,
+    /// Manifest version copied.
+    pub manifest_version: u64,
+    /// Collections in the backup.
+    pub collections: u64,
+    /// Segment files hard-linked from the source (no data copied).
+    pub segments_linked: u64,
+    /// Segment files copied (hard links were not possible).
+    pub segments_copied: u64,
+    /// WAL files copied.
+    pub wal_files: u64,
+    /// WAL records copied (writes not yet in a segment, up to `seq`).
+    pub wal_records: u64,
+    /// Bytes of the backup (segment files counted whether linked or copied).
+    pub bytes: u64,
+}

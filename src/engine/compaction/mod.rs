@@ -10,14 +10,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::collection::CollectionCore;
-use crate::db::DbShared;
-use crate::flush::{build_graph, segment_file_name, write_segment};
+use crate::engine::core::CollectionCore;
+use crate::engine::flush::{build_graph, write_segment};
+use crate::engine::layers::Tables;
+use crate::engine::layout::segment_file_name;
+use crate::engine::shared::DbShared;
 use crate::model::progress::{Reporter, Task};
 use crate::model::stats::CompactionStats;
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
-use crate::tables::Tables;
 use crate::{Result, Value};
 
 /// Background compaction starts when a collection has more segments than this…
@@ -69,7 +70,7 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     // superseding write is durable: under `Periodic` / `None` it may still
     // be only in the page cache, and a power loss would then lose both
     // versions. Every write at or below `vis` has its record written; sync.
-    crate::flush::sync_wal(db)?;
+    crate::engine::flush::sync_wal(db)?;
     let kept = collect(&segments, vis, &mut stats)?;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,

@@ -11,15 +11,15 @@ use vego_wal::Wal;
 
 use crate::codec::config::config_from_record;
 use crate::codec::wal_record::{self, WalOp};
-use crate::collection::CollectionCore;
-use crate::db::{SEGMENTS_DIR, WAL_DIR};
-use crate::flush::segment_file_name;
+use crate::engine::core::CollectionCore;
+use crate::engine::layout::segment_file_name;
+use crate::engine::layout::{SEGMENTS_DIR, WAL_DIR};
+use crate::engine::wal::{self, WalHandle};
+use crate::engine::write::{apply_delete, apply_puts, index_rows};
 use crate::model::error::io_err;
 use crate::model::options::Options;
 use crate::segment::io::IoConfig;
 use crate::segment::reader::Segment;
-use crate::wal_glue::{self, WalHandle};
-use crate::write_path::{apply_delete, apply_puts, index_rows};
 use crate::{Error, Result};
 
 pub(crate) struct Recovered {
@@ -58,7 +58,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
     last_seq = last_seq.max(state.wal_checkpoint_seq);
     let wal_dir = dir.join(WAL_DIR);
     io.fs.create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
-    let wal_opts = wal_glue::wal_options(opts.defaults.durability, opts.wal_file_bytes);
+    let wal_opts = wal::wal_options(opts.defaults.durability, opts.wal_file_bytes);
     let mode = wal_opts.sync;
     let mut pending_rows: HashMap<u64, Vec<u32>> = HashMap::new();
     let mut applied = 0u64;

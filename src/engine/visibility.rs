@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::sync::{AtomicU64, Condvar, Mutex, Ordering};
+use crate::engine::sync::{AtomicU64, Condvar, Mutex, Ordering};
 
 pub(crate) struct Visibility {
     visible: AtomicU64,
@@ -46,7 +46,7 @@ impl Visibility {
         }
     }
 
-    fn state(&self) -> crate::sync::MutexGuard<'_, State> {
+    fn state(&self) -> crate::engine::sync::MutexGuard<'_, State> {
         // A poisoned lock means a panic mid-update of a plain set; the set is
         // still consistent (insert/remove are atomic w.r.t. panics), so go on.
         self.state.lock().unwrap_or_else(|e| e.into_inner())

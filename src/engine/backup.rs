@@ -26,39 +26,16 @@
 //! deleted), so a hard link shares their blocks safely; WAL and manifest
 //! files are copied because the database appends to and replaces them.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use vego_manifest::ManifestState;
 
-use crate::db::{LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
-use crate::flush::segment_file_name;
+use crate::engine::layout::{segment_file_name, LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
 use crate::model::error::{invalid, io_err};
-use crate::{Error, Result, Snapshot};
-
-/// What a backup wrote.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupStats {
-    /// The backup holds exactly the writes with sequence number ≤ this.
-    pub seq: u64,
-    /// Manifest version copied.
-    pub manifest_version: u64,
-    /// Collections in the backup.
-    pub collections: u64,
-    /// Segment files hard-linked from the source (no data copied).
-    pub segments_linked: u64,
-    /// Segment files copied (hard links were not possible).
-    pub segments_copied: u64,
-    /// WAL files copied.
-    pub wal_files: u64,
-    /// WAL records copied (writes not yet in a segment, up to `seq`).
-    pub wal_records: u64,
-    /// Bytes of the backup (segment files counted whether linked or copied).
-    pub bytes: u64,
-}
+use crate::model::stats::BackupStats;
+use crate::{Error, Result};
 
 /// The consistent cut a backup copies, taken under the database's locks.
 pub(crate) struct Cut<'a> {
@@ -265,7 +242,3 @@ pub(crate) fn copy_db(src: &Path, dest: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-/// Snapshots of every collection at a backup's seq, by collection name:
-/// exactly what the backup holds.
-pub type BackupSnapshots = BTreeMap<String, Snapshot>;

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::collection::CollectionInner;
-use crate::read_path;
-use crate::tables::Tables;
+use crate::engine::inner::CollectionInner;
+use crate::engine::layers::Tables;
+use crate::engine::read::search;
 use crate::{Document, Filter, Hit, Result, SearchOptions};
 
 /// A consistent view of a collection at one sequence number: it sees exactly
@@ -84,7 +84,7 @@ impl Snapshot {
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
         self.coll.core.metrics.search.time(|| {
             self.coll.check_live()?;
-            read_path::search(&self.coll.core, &self.tables, self.seq, query, opts)
+            search::search(&self.coll.core, &self.tables, self.seq, query, opts)
         })
     }
 
@@ -92,7 +92,7 @@ impl Snapshot {
     pub fn search_batch(&self, queries: &[Vec<f32>], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
         self.coll.check_live()?;
         let start = std::time::Instant::now();
-        let out = read_path::search_batch(&self.coll.core, &self.tables, self.seq, queries, opts);
+        let out = search::search_batch(&self.coll.core, &self.tables, self.seq, queries, opts);
         // Counted per query, as if each had taken the batch's mean time.
         if let Some(per_query) = start.elapsed().checked_div(queries.len().max(1) as u32) {
             queries.iter().for_each(|_| self.coll.core.metrics.search.record(per_query));
@@ -119,7 +119,7 @@ impl Snapshot {
     /// ```
     pub fn ids(&self, filter: Option<&Filter>) -> Result<Vec<String>> {
         self.coll.check_live()?;
-        crate::scan::ids(&self.tables, self.seq, filter)
+        crate::engine::read::scan::ids(&self.tables, self.seq, filter)
     }
 
     /// How many documents in this snapshot match `filter` (exact).
@@ -141,7 +141,7 @@ impl Snapshot {
     /// `filter`, in no particular order (the allocation-free form of `ids`).
     pub(crate) fn visit_ids(&self, filter: Option<&Filter>, f: impl FnMut(&str)) -> Result<()> {
         self.coll.check_live()?;
-        crate::scan::visit_ids(&self.tables, self.seq, filter, f)
+        crate::engine::read::scan::visit_ids(&self.tables, self.seq, filter, f)
     }
 
     /// Live documents as of this snapshot (exact; walks every layer).

@@ -11,20 +11,19 @@
 //! and one started while `close` ran could write after the lock was
 //! released).
 //!
-//! The thread holds only a weak reference to the database, so dropping the
-//! last handle still shuts the database down; if that drop happens on the
-//! worker itself (it held the last reference for the duration of a job),
-//! shutdown runs there and the worker exits after it.
+//! The worker knows queues and retries, not the engine: what a job does is
+//! the function it is started with (`maintenance::run_job`, by
+//! `lifecycle::open`). That function holds only a weak reference to the
+//! database, so dropping the last handle still shuts the database down; if
+//! that drop happens on the worker itself (it held the last reference for
+//! the duration of a job), shutdown runs there and the worker exits after it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-
-use crate::db::DbShared;
-use crate::{compaction, flush};
 
 /// First delay before a failed flush is retried.
 pub(crate) const RETRY_DELAY_MIN: Duration = Duration::from_millis(50);
@@ -56,10 +55,12 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    /// Starts the worker for `db`.
-    pub fn start(&self, db: Weak<DbShared>) -> std::io::Result<()> {
+    /// Starts the worker. `job(collection_id)` does the work requested for
+    /// a collection and says whether its flush succeeded (`Some(false)`:
+    /// retry later), or `None` once the database is gone.
+    pub fn start(&self, job: impl Fn(u64) -> Option<bool> + Send + 'static) -> std::io::Result<()> {
         let shared = self.shared.clone();
-        let handle = std::thread::Builder::new().name("vego-background".into()).spawn(move || run(&shared, &db))?;
+        let handle = std::thread::Builder::new().name("vego-background".into()).spawn(move || run(&shared, job))?;
         *self.thread.lock() = Some(handle);
         Ok(())
     }
@@ -89,10 +90,9 @@ impl Background {
     }
 }
 
-fn run(shared: &Shared, db: &Weak<DbShared>) {
+fn run(shared: &Shared, job: impl Fn(u64) -> Option<bool>) {
     while let Some(id) = next_job(shared) {
-        let Some(db) = db.upgrade() else { return };
-        let flushed = work(&db, id);
+        let Some(flushed) = job(id) else { return };
         let mut q = shared.queue.lock();
         if flushed {
             q.delay.remove(&id);
@@ -101,27 +101,7 @@ fn run(shared: &Shared, db: &Weak<DbShared>) {
             q.delay.insert(id, delay);
             q.retry.push((id, Instant::now() + delay));
         }
-        drop(q);
-        // May be the last reference: shutdown then runs here (see module docs).
-        drop(db);
     }
-}
-
-/// Flushes the collection's frozen memtables, then compacts if the policy
-/// wants; returns whether the flush succeeded (or there was nothing to do).
-fn work(db: &DbShared, id: u64) -> bool {
-    let Some(core) = db.cores.read().get(&id).cloned() else { return true };
-    if db.check_writable().is_err() {
-        return true; // closed or poisoned: nothing more is written; no retry
-    }
-    if flush::flush_frozen_core(db, &core).is_err() {
-        return false;
-    }
-    if compaction::wanted(&core) {
-        // A failed compaction changes nothing; the next flush asks again.
-        let _ = compaction::compact(db, &core);
-    }
-    true
 }
 
 /// The next collection to work on, waiting for a request or a due retry;

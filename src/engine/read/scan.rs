@@ -3,10 +3,10 @@
 //! Memtable rows are tested one by one; segments evaluate the filter column
 //! by column (zone maps skip pages) and then test visibility per row.
 
+use crate::engine::layers::Tables;
 use crate::memtable::Memtable;
 use crate::segment::filter_eval::{matching_rows, segment_may_match};
 use crate::segment::reader::Segment;
-use crate::tables::Tables;
 use crate::{Filter, Result};
 
 /// Ids visible at `seq` that match `filter` (all visible ids without one),

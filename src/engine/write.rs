@@ -12,14 +12,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::wal_record::{self, WalOp};
-use crate::collection::{CollectionCore, CollectionInner};
+use crate::engine::core::CollectionCore;
+use crate::engine::flush;
+use crate::engine::inner::CollectionInner;
+use crate::engine::layers::Tables;
 use crate::memtable::Memtable;
 use crate::model::error::invalid;
 use crate::model::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
 use crate::model::progress::{Progress, Reporter, Task};
 use crate::model::validate;
-use crate::tables::Tables;
-use crate::{flush, Document, Error, Result};
+use crate::{Document, Error, Result};
 
 /// What must hold for each id before a put applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,110 +1,17 @@
 //! `Collection`: the public entry points of the write and read paths.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
-
-use crate::codec::distance;
-use crate::db::DbShared;
-use crate::hnsw::Metric;
-use crate::memtable::Memtable;
-use crate::model::metrics::CollectionMetrics;
-use crate::model::options::IndexParams;
+use crate::engine::compaction;
+use crate::engine::core::CollectionCore;
+use crate::engine::flush;
+use crate::engine::inner::CollectionInner;
+use crate::engine::read::stats;
+use crate::engine::shared::DbShared;
+use crate::engine::write::{self, Precondition};
 use crate::model::stats::CollectionStats;
-use crate::read_path;
-use crate::segment::reader::Segment;
-use crate::tables::Tables;
-use crate::visibility::Visibility;
-use crate::write_path::{self, Precondition};
-use crate::{flush, CollectionConfig, CompactionStats, Document, Error, Hit, Result, SearchOptions, Snapshot};
-
-/// A collection's data and configuration, independent of the database handle
-/// (so the database can track collections without a reference cycle).
-pub(crate) struct CollectionCore {
-    pub name: String,
-    pub id: u64,
-    pub config: CollectionConfig,
-    pub params: IndexParams,
-    /// Where this database keeps segment files.
-    pub segments_dir: PathBuf,
-    pub tables: ArcSwap<Tables>,
-    /// Live documents, counting writes in flight.
-    pub live: AtomicI64,
-    /// Which of this collection's writes readers may see: its own, so no
-    /// other collection's slow write holds its writes back.
-    pub visibility: Visibility,
-    /// One flush at a time per collection, oldest frozen memtable first.
-    pub flush_lock: Mutex<()>,
-    /// The outcome of the last flush, for writers waiting for room.
-    pub flush_state: Mutex<FlushState>,
-    /// Signalled after every flush attempt.
-    pub flushed: parking_lot::Condvar,
-    pub dropped: AtomicBool,
-    /// Latency histograms of this collection's operations.
-    pub metrics: CollectionMetrics,
-}
-
-impl CollectionCore {
-    pub fn new(
-        name: String,
-        id: u64,
-        config: CollectionConfig,
-        segments_dir: PathBuf,
-        segments: Vec<Arc<Segment>>,
-    ) -> Self {
-        let params = config.index_params();
-        let live = segments.iter().map(|s| (0..s.rows()).filter(|&r| s.is_current(r)).count() as i64).sum();
-        let active = Arc::new(Memtable::new(config.dimension, distance::metric(config.distance), params));
-        CollectionCore {
-            name,
-            id,
-            params,
-            segments_dir,
-            tables: ArcSwap::from_pointee(Tables { active, frozen: Vec::new(), segments }),
-            live: AtomicI64::new(live),
-            visibility: Visibility::new(0),
-            flush_lock: Mutex::new(()),
-            flush_state: Mutex::new(FlushState::default()),
-            flushed: parking_lot::Condvar::new(),
-            dropped: AtomicBool::new(false),
-            config,
-            metrics: CollectionMetrics::default(),
-        }
-    }
-
-    pub fn new_memtable(&self) -> Memtable {
-        Memtable::new(self.config.dimension, distance::metric(self.config.distance), self.params)
-    }
-
-    pub fn metric(&self) -> Metric {
-        distance::metric(self.config.distance)
-    }
-}
-
-/// What writers waiting for room need to know about flushes.
-#[derive(Default)]
-pub(crate) struct FlushState {
-    /// Why the last flush failed, if it did.
-    pub last_error: Option<String>,
-}
-
-pub(crate) struct CollectionInner {
-    pub core: Arc<CollectionCore>,
-    pub db: Arc<DbShared>,
-}
-
-impl CollectionInner {
-    pub fn check_live(&self) -> Result<()> {
-        self.db.check_open()?;
-        if self.core.dropped.load(Ordering::Acquire) {
-            return Err(Error::CollectionNotFound(self.core.name.clone()));
-        }
-        Ok(())
-    }
-}
+use crate::{CollectionConfig, CompactionStats, Document, Hit, Result, SearchOptions, Snapshot};
 
 /// A named set of documents with one vector dimension and metric.
 ///
@@ -156,33 +63,33 @@ impl Collection {
 
     /// Inserts a new document; `AlreadyExists` if the id is live.
     pub fn insert(&self, doc: Document) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::Absent).map(drop)
+        write::put(&self.inner, vec![doc], Precondition::Absent).map(drop)
     }
 
     /// Inserts all documents or none (one WAL record, one sequence number).
     /// `AlreadyExists` if any id is live; `InvalidArgument` if an id repeats.
     pub fn insert_batch(&self, docs: Vec<Document>) -> Result<()> {
-        write_path::put(&self.inner, docs, Precondition::Absent).map(drop)
+        write::put(&self.inner, docs, Precondition::Absent).map(drop)
     }
 
     /// Inserts or replaces all documents, atomically.
     pub fn upsert_batch(&self, docs: Vec<Document>) -> Result<()> {
-        write_path::put(&self.inner, docs, Precondition::None).map(drop)
+        write::put(&self.inner, docs, Precondition::None).map(drop)
     }
 
     /// Replaces an existing document; `NotFound` if the id is not live.
     pub fn update(&self, doc: Document) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::Present).map(drop)
+        write::put(&self.inner, vec![doc], Precondition::Present).map(drop)
     }
 
     /// Inserts or replaces a document.
     pub fn upsert(&self, doc: Document) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::None).map(drop)
+        write::put(&self.inner, vec![doc], Precondition::None).map(drop)
     }
 
     /// Deletes a document; returns whether it existed.
     pub fn delete(&self, id: &str) -> Result<bool> {
-        write_path::delete(&self.inner, id, None)
+        write::delete(&self.inner, id, None)
     }
 
     /// Deletes all live ids of `ids` atomically (one WAL record, one
@@ -200,7 +107,7 @@ impl Collection {
     /// # Ok(()) }
     /// ```
     pub fn delete_batch(&self, ids: &[&str]) -> Result<u64> {
-        write_path::delete_batch(&self.inner, ids)
+        write::delete_batch(&self.inner, ids)
     }
 
     /// Replaces the document only if its stored version is `expected_version`
@@ -221,13 +128,13 @@ impl Collection {
     /// # Ok(()) }
     /// ```
     pub fn update_if(&self, doc: Document, expected_version: u64) -> Result<()> {
-        write_path::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop)
+        write::put(&self.inner, vec![doc], Precondition::Version(expected_version)).map(drop)
     }
 
     /// Deletes the document only if its stored version is `expected_version`,
     /// else `Error::Conflict`; returns whether it existed.
     pub fn delete_if(&self, id: &str, expected_version: u64) -> Result<bool> {
-        write_path::delete(&self.inner, id, Some(expected_version))
+        write::delete(&self.inner, id, Some(expected_version))
     }
 
     /// The document with this id, or `None`. Average O(1).
@@ -307,11 +214,11 @@ impl Collection {
     /// when segments pile up or many rows are dead.
     pub fn compact(&self) -> Result<CompactionStats> {
         self.inner.check_live()?;
-        crate::compaction::compact(&self.inner.db, &self.inner.core)
+        compaction::compact(&self.inner.db, &self.inner.core)
     }
 
     /// Counters for monitoring.
     pub fn stats(&self) -> CollectionStats {
-        read_path::stats(&self.inner.core)
+        stats::stats(&self.inner.core)
     }
 }

@@ -13,8 +13,11 @@ use std::sync::Arc;
 
 use vego_manifest::SegmentEntry;
 
-use crate::collection::{CollectionCore, CollectionInner};
-use crate::db::DbShared;
+use crate::engine::core::CollectionCore;
+use crate::engine::inner::CollectionInner;
+use crate::engine::layers::{Frozen, Tables};
+use crate::engine::layout::segment_file_name;
+use crate::engine::shared::DbShared;
 use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
 use crate::memtable::Memtable;
 use crate::model::limits::MEMTABLES_UNFLUSHED_MAX;
@@ -22,13 +25,7 @@ use crate::model::progress::{Reporter, Task};
 use crate::segment::build::{self, RowIn, SegmentIn};
 use crate::segment::reader::Segment;
 use crate::segment::writer::write_file_atomically;
-use crate::tables::{Frozen, Tables};
 use crate::{Error, Result};
-
-/// File name of segment `file_id`.
-pub(crate) fn segment_file_name(file_id: u64) -> String {
-    format!("{file_id:020}.vseg")
-}
 
 /// Freezes the active memtable if it outgrew `memtable_bytes`, and asks the
 /// background worker to flush it.
