@@ -165,15 +165,15 @@ impl Collection {
     /// A consistent view: sees exactly the writes visible now, whatever
     /// happens afterwards (writes, flushes).
     pub fn snapshot(&self) -> Snapshot {
-        // The seq must be read while the tables stay the same: a freeze in
+        // The seq must be read while the layers stay the same: a freeze in
         // between would hide writes in the new active memtable; a finished
         // flush in between would give an old seq segment rows that dropped
         // the versions it needs.
-        let tables = &self.inner.core.tables;
+        let layers = &self.inner.core.layers;
         loop {
-            let t = tables.load_full();
+            let t = layers.load_full();
             let seq = self.inner.core.visibility.visible();
-            if Arc::ptr_eq(&t, &tables.load()) {
+            if Arc::ptr_eq(&t, &layers.load()) {
                 return Snapshot::new(self.inner.clone(), t, seq);
             }
         }
@@ -181,9 +181,9 @@ impl Collection {
 
     /// A snapshot at `seq` for a caller that holds the collection's flush
     /// lock (so no flush swaps layers) and read `seq` from the visible seq
-    /// before this call: the tables loaded now still hold every write ≤ `seq`.
+    /// before this call: the layers loaded now still hold every write ≤ `seq`.
     pub(crate) fn snapshot_under_flush_lock(&self, seq: u64) -> Snapshot {
-        Snapshot::new(self.inner.clone(), self.inner.core.tables.load_full(), seq)
+        Snapshot::new(self.inner.clone(), self.inner.core.layers.load_full(), seq)
     }
 
     /// Live documents (counting writes in flight).

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::engine::inner::CollectionInner;
-use crate::engine::layers::Tables;
+use crate::engine::layers::Layers;
 use crate::engine::read::search;
 use crate::{Document, Filter, Hit, Result, SearchOptions};
 
@@ -29,7 +29,7 @@ use crate::{Document, Filter, Hit, Result, SearchOptions};
 #[derive(Clone)]
 pub struct Snapshot {
     coll: Arc<CollectionInner>,
-    tables: Arc<Tables>,
+    layers: Arc<Layers>,
     seq: u64,
 }
 
@@ -40,8 +40,8 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(coll: Arc<CollectionInner>, tables: Arc<Tables>, seq: u64) -> Snapshot {
-        Snapshot { coll, tables, seq }
+    pub(crate) fn new(coll: Arc<CollectionInner>, layers: Arc<Layers>, seq: u64) -> Snapshot {
+        Snapshot { coll, layers, seq }
     }
 
     /// Where `id` lives in every layer, as this snapshot sees it: for
@@ -49,7 +49,7 @@ impl Snapshot {
     /// harness prints it). Not a stable format.
     #[doc(hidden)]
     pub fn explain(&self, id: &str) -> String {
-        self.tables.explain(id, self.seq)
+        self.layers.explain(id, self.seq)
     }
 
     /// The sequence number this snapshot sees up to (inclusive).
@@ -62,7 +62,7 @@ impl Snapshot {
         self.coll.core.metrics.get.time(|| {
             self.coll.check_live()?;
             crate::model::validate::doc_id(id)?;
-            self.tables.get(id, self.seq)
+            self.layers.get(id, self.seq)
         })
     }
 
@@ -71,7 +71,7 @@ impl Snapshot {
         self.coll.core.metrics.get.time(|| {
             self.coll.check_live()?;
             ids.iter().try_for_each(|id| crate::model::validate::doc_id(id))?;
-            ids.iter().map(|id| self.tables.get(id, self.seq)).collect()
+            ids.iter().map(|id| self.layers.get(id, self.seq)).collect()
         })
     }
 
@@ -84,7 +84,7 @@ impl Snapshot {
     pub fn search_with(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit>> {
         self.coll.core.metrics.search.time(|| {
             self.coll.check_live()?;
-            search::search(&self.coll.core, &self.tables, self.seq, query, opts)
+            search::search(&self.coll.core, &self.layers, self.seq, query, opts)
         })
     }
 
@@ -92,7 +92,7 @@ impl Snapshot {
     pub fn search_batch(&self, queries: &[Vec<f32>], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
         self.coll.check_live()?;
         let start = std::time::Instant::now();
-        let out = search::search_batch(&self.coll.core, &self.tables, self.seq, queries, opts);
+        let out = search::search_batch(&self.coll.core, &self.layers, self.seq, queries, opts);
         // Counted per query, as if each had taken the batch's mean time.
         if let Some(per_query) = start.elapsed().checked_div(queries.len().max(1) as u32) {
             queries.iter().for_each(|_| self.coll.core.metrics.search.record(per_query));
@@ -119,7 +119,7 @@ impl Snapshot {
     /// ```
     pub fn ids(&self, filter: Option<&Filter>) -> Result<Vec<String>> {
         self.coll.check_live()?;
-        crate::engine::read::scan::ids(&self.tables, self.seq, filter)
+        crate::engine::read::scan::ids(&self.layers, self.seq, filter)
     }
 
     /// How many documents in this snapshot match `filter` (exact).
@@ -127,7 +127,7 @@ impl Snapshot {
         match filter {
             None => {
                 self.coll.check_live()?;
-                Ok(self.tables.live_at(self.seq))
+                Ok(self.layers.live_at(self.seq))
             }
             Some(_) => {
                 let mut n = 0u64;
@@ -141,12 +141,12 @@ impl Snapshot {
     /// `filter`, in no particular order (the allocation-free form of `ids`).
     pub(crate) fn visit_ids(&self, filter: Option<&Filter>, f: impl FnMut(&str)) -> Result<()> {
         self.coll.check_live()?;
-        crate::engine::read::scan::visit_ids(&self.tables, self.seq, filter, f)
+        crate::engine::read::scan::visit_ids(&self.layers, self.seq, filter, f)
     }
 
     /// Live documents as of this snapshot (exact; walks every layer).
     pub fn len(&self) -> usize {
-        self.tables.live_at(self.seq) as usize
+        self.layers.live_at(self.seq) as usize
     }
 
     /// True if no document is live in this snapshot.

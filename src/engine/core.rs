@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::codec::distance;
-use crate::engine::layers::Tables;
+use crate::engine::layers::Layers;
 use crate::engine::visibility::Visibility;
 use crate::hnsw::Metric;
 use crate::memtable::Memtable;
@@ -29,7 +29,7 @@ pub(crate) struct CollectionCore {
     pub params: IndexParams,
     /// Where this database keeps segment files.
     pub segments_dir: PathBuf,
-    pub tables: ArcSwap<Tables>,
+    pub layers: ArcSwap<Layers>,
     /// Live documents, counting writes in flight.
     pub live: AtomicI64,
     /// Which of this collection's writes readers may see: its own, so no
@@ -62,7 +62,7 @@ impl CollectionCore {
             id,
             params,
             segments_dir,
-            tables: ArcSwap::from_pointee(Tables { active, frozen: Vec::new(), segments }),
+            layers: ArcSwap::from_pointee(Layers { active, frozen: Vec::new(), segments }),
             live: AtomicI64::new(live),
             visibility: Visibility::new(0),
             flush_lock: Mutex::new(()),

@@ -15,7 +15,7 @@ use vego_manifest::SegmentEntry;
 
 use crate::engine::core::CollectionCore;
 use crate::engine::inner::CollectionInner;
-use crate::engine::layers::{Frozen, Tables};
+use crate::engine::layers::{Frozen, Layers};
 use crate::engine::layout::segment_file_name;
 use crate::engine::shared::DbShared;
 use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
@@ -31,7 +31,7 @@ use crate::{Error, Result};
 /// background worker to flush it.
 pub(crate) fn maybe_freeze(coll: &Arc<CollectionInner>) {
     let limit = coll.core.config.memtable_bytes_limit();
-    if coll.core.tables.load().active.data_bytes() < limit {
+    if coll.core.layers.load().active.data_bytes() < limit {
         return;
     }
     if freeze_if(coll, |m| m.data_bytes() >= limit) {
@@ -48,7 +48,7 @@ pub(crate) fn wait_for_room(coll: &CollectionInner) -> Result<()> {
     let core = &coll.core;
     let limit = core.config.memtable_bytes_limit().saturating_mul(MEMTABLES_UNFLUSHED_MAX);
     loop {
-        let unflushed = unflushed_bytes(&core.tables.load());
+        let unflushed = unflushed_bytes(&core.layers.load());
         if unflushed <= limit {
             return Ok(());
         }
@@ -68,7 +68,7 @@ pub(crate) fn wait_for_room(coll: &CollectionInner) -> Result<()> {
 }
 
 /// Bytes of documents in the active and frozen memtables.
-fn unflushed_bytes(t: &Tables) -> u64 {
+fn unflushed_bytes(t: &Layers) -> u64 {
     t.active.data_bytes() + t.frozen.iter().map(|f| f.mem.data_bytes()).sum::<u64>()
 }
 
@@ -87,13 +87,13 @@ fn freeze_if(coll: &CollectionInner, cond: impl Fn(&Memtable) -> bool) -> bool {
 
 fn freeze_core_if(db: &DbShared, core: &CollectionCore, cond: impl Fn(&Memtable) -> bool) -> bool {
     let w = db.write.lock();
-    let t = core.tables.load_full();
+    let t = core.layers.load_full();
     if !cond(&t.active) {
         return false;
     }
     let mut frozen = vec![Frozen { mem: t.active.clone(), max_seq: w.next_seq - 1 }];
     frozen.extend(t.frozen.iter().cloned());
-    core.tables.store(Arc::new(Tables { active: Arc::new(core.new_memtable()), frozen, segments: t.segments.clone() }));
+    core.layers.store(Arc::new(Layers { active: Arc::new(core.new_memtable()), frozen, segments: t.segments.clone() }));
     true
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn flush_frozen_core(db: &DbShared, core: &CollectionCore) -> Result<
 }
 
 fn flush_all_frozen(db: &DbShared, core: &CollectionCore) -> Result<()> {
-    while let Some(f) = core.tables.load().frozen.last().cloned() {
+    while let Some(f) = core.layers.load().frozen.last().cloned() {
         if core.dropped.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -288,11 +288,11 @@ fn install(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, 
             seg.supersede(seg_row as u32, at);
         }
     }
-    let t = core.tables.load_full();
+    let t = core.layers.load_full();
     let frozen = t.frozen.iter().filter(|x| !Arc::ptr_eq(&x.mem, &f.mem)).cloned().collect();
     let mut segments = vec![seg];
     segments.extend(t.segments.iter().cloned());
-    core.tables.store(Arc::new(Tables { active: t.active.clone(), frozen, segments }));
+    core.layers.store(Arc::new(Layers { active: t.active.clone(), frozen, segments }));
 }
 
 /// Makes every acknowledged write durable (a no-op under `Durability::Sync`,
@@ -323,7 +323,7 @@ fn covered_seq(db: &DbShared, flushing: Option<&Arc<Memtable>>) -> u64 {
 }
 
 fn oldest_unflushed(core: &CollectionCore, flushing: Option<&Arc<Memtable>>) -> Option<u64> {
-    let t = core.tables.load();
+    let t = core.layers.load();
     std::iter::once(&t.active)
         .chain(t.frozen.iter().map(|f| &f.mem))
         .filter(|m| flushing.is_none_or(|x| !Arc::ptr_eq(x, m)))

@@ -5,7 +5,7 @@
 //! version across all layers is *current*; a write supersedes it, recording
 //! its seq on the old row, so readers decide visibility per row in O(1).
 //!
-//! A `Tables` value is immutable; changes (freeze, flush done) publish a new
+//! A `Layers` value is immutable; changes (freeze, flush done) publish a new
 //! one through `ArcSwap`, and snapshots pin the one they started with.
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub(crate) struct Frozen {
 }
 
 #[derive(Clone)]
-pub(crate) struct Tables {
+pub(crate) struct Layers {
     pub active: Arc<Memtable>,
     /// Newest first.
     pub frozen: Vec<Frozen>,
@@ -36,7 +36,7 @@ enum Found<'a> {
     Seg(&'a Segment, u32),
 }
 
-impl Tables {
+impl Layers {
     /// The newest version of `id` in frozen memtables or segments (older
     /// layers than the active memtable).
     fn newest_below_active(&self, id: &str) -> Option<Found<'_>> {
@@ -81,7 +81,7 @@ impl Tables {
     /// `from` left on the current version of `id`: that version is now
     /// superseded at `to` (the next write of the id) or current again
     /// (`u64::MAX`). Layers are found by identity, so this works on any
-    /// `Tables` value, however many freezes, flushes and merges happened
+    /// `Layers` value, however many freezes, flushes and merges happened
     /// since the write started.
     /// Returns false if `mem` is not one of these layers.
     pub fn resupersede_below(&self, mem: &Arc<Memtable>, id: &str, from: u64, to: u64) -> bool {

@@ -110,7 +110,7 @@ pub(crate) fn drop_collection(db: &DbShared, core: &CollectionCore) -> Result<()
     core.dropped.store(true, Ordering::Release);
     db.cores.write().remove(&core.id);
     // Files go when the last snapshot still reading them drops.
-    core.tables.load().segments.iter().for_each(|s| s.mark_obsolete());
+    core.layers.load().segments.iter().for_each(|s| s.mark_obsolete());
     flush::checkpoint_wal(db)?;
     Ok(())
 }

@@ -11,6 +11,7 @@
 //! May import `model`, `codec`, `memtable`, `segment`, `hnsw` and the
 //! workspace crates; never `api`.
 
+pub(crate) mod apply;
 pub(crate) mod background;
 pub(crate) mod backup;
 pub(crate) mod compaction;

@@ -11,11 +11,11 @@ use vego_wal::Wal;
 
 use crate::codec::config::config_from_record;
 use crate::codec::wal_record::{self, WalOp};
+use crate::engine::apply::{apply_delete, apply_puts, index_rows};
 use crate::engine::core::CollectionCore;
 use crate::engine::layout::segment_file_name;
 use crate::engine::layout::{SEGMENTS_DIR, WAL_DIR};
 use crate::engine::wal::{self, WalHandle};
-use crate::engine::write::{apply_delete, apply_puts, index_rows};
 use crate::model::error::io_err;
 use crate::model::options::Options;
 use crate::segment::io::IoConfig;
@@ -82,7 +82,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
             return Ok(()); // already in a segment
         }
         applied += 1;
-        let t = core.tables.load();
+        let t = core.layers.load();
         let mut puts = Vec::new();
         for op in batch.ops {
             match op {
@@ -100,7 +100,7 @@ pub(crate) fn recover(dir: &Path, opts: &Options, manifest: &Manifest, io: &IoCo
     // What was applied to memtables, not what the log visited.
     report.replayed = applied;
     for (cid, rows) in &pending_rows {
-        index_rows(&by_id[cid].tables.load().active, rows, &crate::model::progress::Reporter::silent());
+        index_rows(&by_id[cid].layers.load().active, rows, &crate::model::progress::Reporter::silent());
     }
     Ok(Recovered {
         wal: WalHandle::new(wal, mode),

@@ -170,8 +170,8 @@ mod loom_tests {
     }
 
     /// File release: a segment file is deleted exactly once, and only after
-    /// every reader (tables, snapshots) has let go — with the compaction's
-    /// order (swap the tables, mark obsolete, then drop its own reference)
+    /// every reader (layers, snapshots) has let go — with the compaction's
+    /// order (swap the layers, mark obsolete, then drop its own reference)
     /// racing a snapshot's drop.
     #[test]
     fn loom_obsolete_files_are_deleted_once_and_only_when_unreferenced() {
@@ -193,10 +193,10 @@ mod loom_tests {
             let readers = Arc::new(AtomicU64::new(1));
             let file =
                 Arc::new(File { obsolete: AtomicBool::new(false), deleted: deleted.clone(), readers: readers.clone() });
-            let tables = Mutex::new(Some(file.clone()));
+            let layers = Mutex::new(Some(file.clone()));
             let snapshot = file.clone();
             drop(file);
-            let tables = Arc::new(tables);
+            let layers = Arc::new(layers);
             let reader = {
                 let readers = readers.clone();
                 thread::spawn(move || {
@@ -206,9 +206,9 @@ mod loom_tests {
                 })
             };
             let compactor = {
-                let tables = tables.clone();
+                let layers = layers.clone();
                 thread::spawn(move || {
-                    let own = tables.lock().unwrap().take().expect("in the tables");
+                    let own = layers.lock().unwrap().take().expect("in the layers");
                     own.obsolete.store(true, Ordering::Release);
                     drop(own);
                 })

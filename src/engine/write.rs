@@ -12,11 +12,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::wal_record::{self, WalOp};
+use crate::engine::apply::{apply_delete, apply_puts, index_rows};
 use crate::engine::core::CollectionCore;
 use crate::engine::flush;
 use crate::engine::inner::CollectionInner;
-use crate::engine::layers::Tables;
-use crate::memtable::Memtable;
+use crate::engine::layers::Layers;
 use crate::model::error::invalid;
 use crate::model::limits::{BATCH_BYTES_MAX, BATCH_DOCS_MAX};
 use crate::model::progress::{Progress, Reporter, Task};
@@ -37,38 +37,8 @@ pub(crate) enum Precondition {
 }
 
 /// The version a precondition compares: the live version's seq, 0 if absent.
-fn current_version(t: &Tables, id: &str) -> u64 {
+fn current_version(t: &Layers, id: &str) -> u64 {
     t.latest(id).filter(|l| l.live).map_or(0, |l| l.seq)
-}
-
-/// Applies puts at `seq` to the layers (invisibly until `seq` is published);
-/// returns the new active-memtable rows. Shared by writes and WAL replay.
-pub(crate) fn apply_puts(core: &CollectionCore, t: &Tables, seq: u64, docs: Vec<Document>) -> Vec<u32> {
-    let mut rows = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let was_live = t.latest(&doc.id).is_some_and(|l| l.live);
-        let id = doc.id.clone();
-        let (row, had) = t.active.apply_put(seq, doc);
-        if !had {
-            t.supersede_below_active(&id, seq);
-        }
-        if !was_live {
-            core.live.fetch_add(1, Ordering::Relaxed);
-        }
-        rows.push(row);
-    }
-    rows
-}
-
-/// Applies a delete at `seq`. Shared by writes and WAL replay.
-pub(crate) fn apply_delete(core: &CollectionCore, t: &Tables, seq: u64, id: &str) {
-    let was_live = t.latest(id).is_some_and(|l| l.live);
-    if !t.active.apply_delete(seq, id) {
-        t.supersede_below_active(id, seq);
-    }
-    if was_live {
-        core.live.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// Puts documents atomically under one sequence number; returns it. Timed
@@ -88,7 +58,7 @@ fn put_untimed(coll: &Arc<CollectionInner>, docs: Vec<Document>, pre: Preconditi
         coll.check_live()?;
         coll.db.check_writable()?;
         coll.db.check_wal(&w)?;
-        let t = coll.core.tables.load_full();
+        let t = coll.core.layers.load_full();
         for id in &ids {
             let was_live = t.latest(id).is_some_and(|l| l.live);
             if let Precondition::Version(expected) = pre {
@@ -149,7 +119,7 @@ fn delete_untimed(coll: &Arc<CollectionInner>, ids: &[&str], expected: Option<u6
         coll.check_live()?;
         coll.db.check_writable()?;
         coll.db.check_wal(&w)?;
-        let t = coll.core.tables.load_full();
+        let t = coll.core.layers.load_full();
         if let Some(expected) = expected {
             for id in ids {
                 let found = current_version(&t, id);
@@ -232,13 +202,13 @@ fn encode_checked(collection_id: u64, docs: &[Document]) -> Result<Vec<u8>> {
 /// else (a failed fsync, a failed rollback) means the record may or may not
 /// survive a crash: poison the write path until reopen, never retrying an
 /// fsync as if the data were safe.
-fn abort(coll: &CollectionInner, old: &Tables, seq: u64, ids: &[String], e: &Error) {
+fn abort(coll: &CollectionInner, old: &Layers, seq: u64, ids: &[String], e: &Error) {
     if !matches!(e, Error::Io { .. }) {
         coll.db.poison(format!("WAL write of seq {seq} failed: {e}"));
     }
     {
         let _w = coll.db.write.lock();
-        let now = coll.core.tables.load_full();
+        let now = coll.core.layers.load_full();
         for id in ids {
             let was_live = now.latest(id).is_some_and(|l| l.live);
             let Some(undone) = old.active.undo(seq, id) else { continue };
@@ -256,29 +226,6 @@ fn abort(coll: &CollectionInner, old: &Tables, seq: u64, ids: &[String], e: &Err
     }
     coll.core.visibility.finish(seq);
     coll.db.visibility.finish(seq);
-}
-
-/// Links new rows into the graph, using every core for large batches.
-pub(crate) fn index_rows(mem: &Memtable, rows: &[u32], progress: &Reporter<'_>) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if rows.len() < 64 || threads == 1 {
-        rows.iter().for_each(|&r| {
-            mem.index_row(r);
-            progress.add(1);
-        });
-        return;
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&row) = rows.get(i) else { break };
-                mem.index_row(row);
-                progress.add(1);
-            });
-        }
-    });
 }
 
 /// Makes the write visible and waits until it is (read-your-writes): until

@@ -50,7 +50,7 @@ pub(crate) struct Segment {
     fs: Arc<dyn vego_storage::Storage>,
     /// Set when the manifest no longer names this file (compacted away, or
     /// its collection dropped): the file is deleted when the last reference —
-    /// the current tables or a snapshot — lets go.
+    /// the current layers or a snapshot — lets go.
     obsolete: AtomicBool,
     /// Metadata columns by field name, parsed on first use.
     columns: BTreeMap<String, OnceLock<std::result::Result<Arc<Column>, String>>>,

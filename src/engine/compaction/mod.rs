@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::engine::core::CollectionCore;
 use crate::engine::flush::{build_graph, write_segment};
-use crate::engine::layers::Tables;
+use crate::engine::layers::Layers;
 use crate::engine::layout::segment_file_name;
 use crate::engine::shared::DbShared;
 use crate::model::progress::{Reporter, Task};
@@ -28,7 +28,7 @@ pub(crate) const DEAD_PERCENT_MAX: u64 = 30;
 
 /// Does the background policy want a compaction?
 pub(crate) fn wanted(core: &CollectionCore) -> bool {
-    let t = core.tables.load();
+    let t = core.layers.load();
     let rows: u64 = t.segments.iter().map(|s| s.rows() as u64).sum();
     let dead: u64 = t.segments.iter().map(|s| (0..s.rows()).filter(|&r| !s.is_current(r)).count() as u64).sum();
     t.segments.len() > SEGMENTS_MAX || (rows > 0 && dead * 100 >= rows * DEAD_PERCENT_MAX)
@@ -48,7 +48,7 @@ struct Kept {
 pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<CompactionStats> {
     let _one_at_a_time = core.flush_lock.lock();
     db.check_not_poisoned()?;
-    let segments = core.tables.load().segments.clone();
+    let segments = core.layers.load().segments.clone();
     let mut stats = CompactionStats {
         segments_in: segments.len() as u64,
         bytes_in: segments.iter().map(|s| s.file_bytes()).sum(),
@@ -153,10 +153,10 @@ fn install(db: &DbShared, core: &CollectionCore, old: &[Arc<Segment>], merged: A
             merged.supersede(row as u32, at);
         }
     }
-    let t = core.tables.load_full();
+    let t = core.layers.load_full();
     let newer: Vec<Arc<Segment>> =
         t.segments.iter().filter(|s| !old.iter().any(|o| Arc::ptr_eq(o, s))).cloned().collect();
     let mut segments = newer;
     segments.push(merged);
-    core.tables.store(Arc::new(Tables { active: t.active.clone(), frozen: t.frozen.clone(), segments }));
+    core.layers.store(Arc::new(Layers { active: t.active.clone(), frozen: t.frozen.clone(), segments }));
 }

@@ -3,7 +3,7 @@
 //! Memtable rows are tested one by one; segments evaluate the filter column
 //! by column (zone maps skip pages) and then test visibility per row.
 
-use crate::engine::layers::Tables;
+use crate::engine::layers::Layers;
 use crate::memtable::Memtable;
 use crate::segment::filter_eval::{matching_rows, segment_may_match};
 use crate::segment::reader::Segment;
@@ -12,7 +12,7 @@ use crate::{Filter, Result};
 /// Ids visible at `seq` that match `filter` (all visible ids without one),
 /// in ascending byte order. Each id appears once: at most one version of an
 /// id is visible at a seq.
-pub(crate) fn ids(t: &Tables, seq: u64, filter: Option<&Filter>) -> Result<Vec<String>> {
+pub(crate) fn ids(t: &Layers, seq: u64, filter: Option<&Filter>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     visit_ids(t, seq, filter, |id| out.push(id.to_owned()))?;
     out.sort_unstable();
@@ -22,7 +22,7 @@ pub(crate) fn ids(t: &Tables, seq: u64, filter: Option<&Filter>) -> Result<Vec<S
 
 /// Calls `f` with each id visible at `seq` that matches `filter`, in no
 /// particular order, without allocating per id.
-pub(crate) fn visit_ids(t: &Tables, seq: u64, filter: Option<&Filter>, mut f: impl FnMut(&str)) -> Result<()> {
+pub(crate) fn visit_ids(t: &Layers, seq: u64, filter: Option<&Filter>, mut f: impl FnMut(&str)) -> Result<()> {
     if let Some(filter) = filter {
         filter.validate()?;
     }

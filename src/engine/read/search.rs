@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::engine::core::CollectionCore;
-use crate::engine::layers::Tables;
+use crate::engine::layers::Layers;
 use crate::hnsw::{distance, normalize, Metric, NodeId};
 use crate::memtable::Memtable;
 use crate::model::validate;
@@ -17,7 +17,7 @@ use crate::{Distance, Filter, Hit, Result, SearchOptions};
 
 pub(crate) fn search(
     core: &CollectionCore,
-    t: &Tables,
+    t: &Layers,
     seq: u64,
     query: &[f32],
     opts: &SearchOptions,
@@ -28,7 +28,7 @@ pub(crate) fn search(
 
 pub(crate) fn search_batch(
     core: &CollectionCore,
-    t: &Tables,
+    t: &Layers,
     seq: u64,
     queries: &[Vec<f32>],
     opts: &SearchOptions,
@@ -113,7 +113,7 @@ impl TopK {
 
 fn search_prepared(
     core: &CollectionCore,
-    t: &Tables,
+    t: &Layers,
     seq: u64,
     query: &[f32],
     opts: &SearchOptions,

@@ -6,7 +6,7 @@ use crate::model::stats::CollectionStats;
 
 /// Documents, versions, bytes and latencies of the collection now.
 pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
-    let t = core.tables.load();
+    let t = core.layers.load();
     let mems = std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem));
     let (mut versions, mut memtable_bytes, mut index_bytes, mut orphans) = (0u64, 0u64, 0u64, 0u64);
     for m in mems {
