@@ -8,23 +8,23 @@
 //! Files not named by the manifest are deleted at open. Until the manifest
 //! moves `flushed_seq`, the WAL still holds every write of the memtable.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use vego_manifest::SegmentEntry;
+use vego_manifest::{CollectionEntry, ManifestState};
 
 use crate::engine::core::CollectionCore;
 use crate::engine::inner::CollectionInner;
+use crate::engine::install;
 use crate::engine::layers::{Frozen, Layers};
-use crate::engine::layout::segment_file_name;
+use crate::engine::segment_out::{build_graph, write_segment};
 use crate::engine::shared::DbShared;
-use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
+use crate::hnsw::FlatGraph;
 use crate::memtable::Memtable;
 use crate::model::limits::MEMTABLES_UNFLUSHED_MAX;
 use crate::model::progress::{Reporter, Task};
-use crate::segment::build::{self, RowIn, SegmentIn};
+use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
-use crate::segment::writer::write_file_atomically;
 use crate::{Error, Result};
 
 /// Freezes the active memtable if it outgrew `memtable_bytes`, and asks the
@@ -148,28 +148,18 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
     let (file_id, path) = (entry.file_id, seg.path().to_path_buf());
     // Once this edit is durable, every record up to here is in a segment.
     let covered = covered_seq(db, Some(&f.mem));
-    let edit = db.manifest.edit(|s| {
-        let c = s.collections.get_mut(&core.name).filter(|c| c.id == core.id);
-        let Some(c) = c else { return Err(vego_manifest::Error::Rejected("collection dropped".into())) };
+    let collection = |c: &mut CollectionEntry| {
         c.segments.insert(0, entry.clone());
         c.flushed_seq = c.flushed_seq.max(f.max_seq);
+    };
+    let state = |s: &mut ManifestState| {
         s.last_seq = s.last_seq.max(f.max_seq);
         s.wal_checkpoint_seq = s.wal_checkpoint_seq.max(covered);
-        s.next_file_id = s.next_file_id.max(file_id + 1);
-        Ok(())
-    });
-    if let Err(e) = edit {
-        // Keep the file if the failed edit may still reach the disk naming
-        // it (a failed rename or directory fsync); open deletes it if not.
-        if !db.manifest.last_edit_uncertain() {
-            let _ = db.io.fs.remove_file(&path);
-        }
-        return match e {
-            vego_manifest::Error::Rejected(_) => Ok(()),
-            e => Err(e.into()),
-        };
+    };
+    if !install::record(db, core, file_id, &path, collection, state)? {
+        return Ok(()); // dropped meanwhile
     }
-    install(db, core, f, seg, &mem_rows);
+    swap_in(db, core, f, seg, &mem_rows);
     checkpoint_wal(db)
 }
 
@@ -185,83 +175,6 @@ fn segment_graph(db: &DbShared, core: &CollectionCore, mem: &Memtable, mem_rows:
         }
     }
     build_graph(core, n, |i| mem.row(mem_rows[i]).index_vector(core.metric()), &progress)
-}
-
-/// A fresh graph over `n` rows (node i = `vector(i)`, as the graph compares
-/// it), built on every core.
-pub(crate) fn build_graph(
-    core: &CollectionCore,
-    n: usize,
-    vector: impl Fn(usize) -> Vec<f32> + Sync,
-    progress: &Reporter<'_>,
-) -> FlatGraph {
-    let params = HnswParams {
-        m: core.params.m,
-        ef_construction: core.params.ef_construction,
-        seed: 0x05ee_d5e6,
-        quantize: core.params.quantize,
-    };
-    let graph = Hnsw::new(core.config.dimension, core.metric(), params);
-    let order = insertion_order(n, params.seed);
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= n {
-                    break;
-                }
-                let i = order[k] as usize;
-                graph.insert_at(i as u32, &vector(i));
-                progress.add(1);
-            });
-        }
-    });
-    graph.to_flat().expect("every row was inserted")
-}
-
-/// A seeded shuffle of `0..n`: the order `build_graph` inserts rows in.
-/// Rows come in sorted-id order (compaction) and real ids sort similar
-/// vectors together (chunks of one document, time-ordered keys); inserting
-/// clusters one after another builds a poorly connected graph (issue 13:
-/// recall@10 0.97 → 0.84 after compaction). Node ids stay the row numbers.
-fn insertion_order(n: usize, seed: u64) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
-    for i in (1..n).rev() {
-        // splitmix64
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        order.swap(i, (z % (i as u64 + 1)) as usize);
-    }
-    order
-}
-
-/// Encodes and writes a new segment file (temp → fsync → rename → fsync
-/// dir) and opens it; the caller then records it in the manifest.
-pub(crate) fn write_segment(
-    db: &DbShared,
-    core: &CollectionCore,
-    input: &SegmentIn,
-) -> Result<(Arc<Segment>, SegmentEntry)> {
-    let bytes = build::encode(input);
-    let file_id = db.next_file_id.fetch_add(1, Ordering::Relaxed);
-    let path = core.segments_dir.join(segment_file_name(file_id));
-    write_file_atomically(&*db.io.fs, &path, &bytes)?;
-    db.segment_bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    let seg = Arc::new(Segment::open(&path, &db.io)?);
-    let entry = SegmentEntry {
-        file_id,
-        rows: seg.header.rows,
-        bytes: bytes.len() as u64,
-        min_seq: seg.header.min_seq,
-        max_seq: seg.header.max_seq,
-    };
-    Ok((seg, entry))
 }
 
 /// The rows (in memtable order) and tombstones a flush writes.
@@ -280,19 +193,19 @@ fn newest_versions(mem: &Memtable) -> (Vec<u32>, Vec<(Arc<str>, u64)>) {
 
 /// Swaps the frozen memtable for its segment, carrying over which rows newer
 /// writes have superseded (under the write lock, so none slips between).
-fn install(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, mem_rows: &[u32]) {
-    let _w = db.write.lock();
-    for (seg_row, &mem_row) in mem_rows.iter().enumerate() {
-        let at = f.mem.row(mem_row).superseded_at.load(Ordering::Acquire);
-        if at != u64::MAX {
-            seg.supersede(seg_row as u32, at);
+fn swap_in(db: &DbShared, core: &CollectionCore, f: &Frozen, seg: Arc<Segment>, mem_rows: &[u32]) {
+    install::swap_layers(db, core, |t| {
+        for (seg_row, &mem_row) in mem_rows.iter().enumerate() {
+            let at = f.mem.row(mem_row).superseded_at.load(Ordering::Acquire);
+            if at != u64::MAX {
+                seg.supersede(seg_row as u32, at);
+            }
         }
-    }
-    let t = core.layers.load_full();
-    let frozen = t.frozen.iter().filter(|x| !Arc::ptr_eq(&x.mem, &f.mem)).cloned().collect();
-    let mut segments = vec![seg];
-    segments.extend(t.segments.iter().cloned());
-    core.layers.store(Arc::new(Layers { active: t.active.clone(), frozen, segments }));
+        let frozen = t.frozen.iter().filter(|x| !Arc::ptr_eq(&x.mem, &f.mem)).cloned().collect();
+        let mut segments = vec![seg];
+        segments.extend(t.segments.iter().cloned());
+        Layers { active: t.active.clone(), frozen, segments }
+    });
 }
 
 /// Makes every acknowledged write durable (a no-op under `Durability::Sync`,

@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::engine::core::CollectionCore;
-use crate::engine::flush::{build_graph, write_segment};
+use crate::engine::install;
 use crate::engine::layers::Layers;
 use crate::engine::layout::segment_file_name;
+use crate::engine::segment_out::{build_graph, write_segment};
 use crate::engine::shared::DbShared;
 use crate::model::progress::{Reporter, Task};
 use crate::model::stats::CompactionStats;
@@ -88,26 +89,14 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     let (file_id, path) = (entry.file_id, merged.path().to_path_buf());
     let old: HashSet<String> =
         segments.iter().map(|s| s.path().file_name().unwrap().to_string_lossy().into_owned()).collect();
-    let edit = db.manifest.edit(|s| {
-        let Some(c) = s.collections.get_mut(&core.name).filter(|c| c.id == core.id) else {
-            return Err(vego_manifest::Error::Rejected("collection dropped".into()));
-        };
+    let collection = |c: &mut vego_manifest::CollectionEntry| {
         c.segments.retain(|e| !old.contains(&segment_file_name(e.file_id)));
         c.segments.push(entry.clone());
-        s.next_file_id = s.next_file_id.max(file_id + 1);
-        Ok(())
-    });
-    if let Err(e) = edit {
-        // As in flush: an edit whose publication failed may yet name the file.
-        if !db.manifest.last_edit_uncertain() {
-            let _ = db.io.fs.remove_file(&path);
-        }
-        return match e {
-            vego_manifest::Error::Rejected(_) => Ok(stats),
-            e => Err(e.into()),
-        };
+    };
+    if !install::record(db, core, file_id, &path, collection, |_| {})? {
+        return Ok(stats); // dropped meanwhile
     }
-    install(db, core, &segments, merged.clone(), &kept);
+    swap_in(db, core, &segments, merged.clone(), &kept);
     // Files go when the last snapshot still reading them drops.
     segments.iter().for_each(|s| s.mark_obsolete());
     stats.segments_out = 1;
@@ -145,18 +134,17 @@ fn collect(segments: &[Arc<Segment>], vis: u64, stats: &mut CompactionStats) -> 
 
 /// Swaps the merged segment in under the write lock, carrying over which
 /// kept rows newer writes superseded meanwhile.
-fn install(db: &DbShared, core: &CollectionCore, old: &[Arc<Segment>], merged: Arc<Segment>, kept: &[Kept]) {
-    let _w = db.write.lock();
-    for (row, k) in kept.iter().enumerate() {
-        let at = old[k.from.0].superseded_at(k.from.1);
-        if at != u64::MAX {
-            merged.supersede(row as u32, at);
+fn swap_in(db: &DbShared, core: &CollectionCore, old: &[Arc<Segment>], merged: Arc<Segment>, kept: &[Kept]) {
+    install::swap_layers(db, core, |t| {
+        for (row, k) in kept.iter().enumerate() {
+            let at = old[k.from.0].superseded_at(k.from.1);
+            if at != u64::MAX {
+                merged.supersede(row as u32, at);
+            }
         }
-    }
-    let t = core.layers.load_full();
-    let newer: Vec<Arc<Segment>> =
-        t.segments.iter().filter(|s| !old.iter().any(|o| Arc::ptr_eq(o, s))).cloned().collect();
-    let mut segments = newer;
-    segments.push(merged);
-    core.layers.store(Arc::new(Layers { active: t.active.clone(), frozen: t.frozen.clone(), segments }));
+        let mut segments: Vec<Arc<Segment>> =
+            t.segments.iter().filter(|s| !old.iter().any(|o| Arc::ptr_eq(o, s))).cloned().collect();
+        segments.push(merged);
+        Layers { active: t.active.clone(), frozen: t.frozen.clone(), segments }
+    });
 }
