@@ -1,13 +1,17 @@
-//! Compaction: merge a collection's segments into one, keeping only the
+//! Compaction: merge a collection's segments into one (`policy` says when,
+//! `merge` which rows survive), keeping only the
 //! versions a current or future snapshot can see, dropping tombstones (no
 //! older segment remains to hide), and building the merged graph.
 //!
 //! Snapshots taken before the swap keep the old segments (they pin them);
-//! an old file is deleted when the last snapshot using it drops. Crash safety is the flush's: the merged file is
-//! renamed into place, and becomes part of the database with one manifest
+//! an old file is deleted when the last snapshot using it drops. Crash
+//! safety is the flush's: the merged file is renamed into place, and becomes part of the database with one manifest
 //! edit that also forgets the old files; leftovers are deleted at open.
 
-use std::collections::{BTreeMap, HashSet};
+mod merge;
+pub(crate) mod policy;
+
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::engine::core::CollectionCore;
@@ -20,29 +24,25 @@ use crate::model::progress::{Reporter, Task};
 use crate::model::stats::CompactionStats;
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
-use crate::{Result, Value};
-
-/// Background compaction starts when a collection has more segments than this…
-pub(crate) const SEGMENTS_MAX: usize = 6;
-/// …or when at least this share (percent) of its segment rows are dead.
-pub(crate) const DEAD_PERCENT_MAX: u64 = 30;
+use crate::Result;
+use merge::{collect, Kept};
+use policy::{PolicyConfig, SegmentInfo};
 
 /// Does the background policy want a compaction?
 pub(crate) fn wanted(core: &CollectionCore) -> bool {
-    let t = core.layers.load();
-    let rows: u64 = t.segments.iter().map(|s| s.rows() as u64).sum();
-    let dead: u64 = t.segments.iter().map(|s| (0..s.rows()).filter(|&r| !s.is_current(r)).count() as u64).sum();
-    t.segments.len() > SEGMENTS_MAX || (rows > 0 && dead * 100 >= rows * DEAD_PERCENT_MAX)
+    policy::choose(&infos(&core.layers.load().segments), &PolicyConfig::default()).is_some()
 }
 
-/// One kept row, copied out of its segment.
-struct Kept {
-    id: String,
-    seq: u64,
-    raw: Vec<f32>,
-    index: Vec<f32>,
-    metadata: BTreeMap<String, Value>,
-    from: (usize, u32),
+/// What the policy knows of each segment (newest first).
+fn infos(segments: &[Arc<Segment>]) -> Vec<SegmentInfo> {
+    segments
+        .iter()
+        .map(|s| SegmentInfo {
+            rows: s.rows() as u64,
+            dead: (0..s.rows()).filter(|&r| !s.is_current(r)).count() as u64,
+            tombstones: s.header.tombstones,
+        })
+        .collect()
 }
 
 /// Merges every segment of the collection into one.
@@ -55,10 +55,7 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         bytes_in: segments.iter().map(|s| s.file_bytes()).sum(),
         ..CompactionStats::default()
     };
-    let tidy = segments.len() == 1
-        && segments[0].header.tombstones == 0
-        && (0..segments[0].rows()).all(|r| segments[0].is_current(r));
-    if segments.is_empty() || tidy {
+    if policy::is_tidy(&infos(&segments)) {
         stats.segments_out = stats.segments_in;
         stats.bytes_out = stats.bytes_in;
         return Ok(stats);
@@ -102,34 +99,6 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     stats.segments_out = 1;
     stats.bytes_out = merged.file_bytes();
     Ok(stats)
-}
-
-/// The newest version of each id across the segments (newest segment
-/// first), if a snapshot at `vis` or later can still see it.
-fn collect(segments: &[Arc<Segment>], vis: u64, stats: &mut CompactionStats) -> Result<Vec<Kept>> {
-    let mut seen = HashSet::new();
-    let mut kept = Vec::new();
-    for (i, seg) in segments.iter().enumerate() {
-        let entries = seg.rows() as u64 + seg.header.tombstones;
-        for e in 0..entries as u32 {
-            let id = seg.id(e)?;
-            let newest = seen.insert(id.to_owned());
-            if !newest || seg.is_tombstone(e) || seg.superseded_at(e) <= vis {
-                stats.versions_dropped += 1;
-                continue;
-            }
-            let doc = seg.document(e, true, None)?;
-            kept.push(Kept {
-                id: doc.id,
-                seq: doc.version,
-                raw: doc.vector,
-                index: seg.vector(e).to_vec(),
-                metadata: doc.metadata,
-                from: (i, e),
-            });
-        }
-    }
-    Ok(kept)
 }
 
 /// Swaps the merged segment in under the write lock, carrying over which
