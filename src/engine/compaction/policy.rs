@@ -81,14 +81,14 @@ mod tests {
     fn few_clean_segments_need_no_merge() {
         let cfg = PolicyConfig::default();
         assert_eq!(choose(&[], &cfg), None);
-        assert_eq!(choose(&vec![seg(1000, 0); 6], &cfg), None);
+        assert_eq!(choose(&[seg(1000, 0); 6], &cfg), None);
         assert_eq!(choose(&[seg(1000, 299)], &cfg), None);
     }
 
     #[test]
     fn one_segment_more_than_the_limit_merges_all() {
         let cfg = PolicyConfig::default();
-        assert_eq!(choose(&vec![seg(10, 0); 7], &cfg), Some(Merge::All(Reason::TooManySegments(7))));
+        assert_eq!(choose(&[seg(10, 0); 7], &cfg), Some(Merge::All(Reason::TooManySegments(7))));
         let tight = PolicyConfig { segments_max: 1, ..cfg };
         assert_eq!(choose(&[seg(1, 0), seg(1, 0)], &tight), Some(Merge::All(Reason::TooManySegments(2))));
     }
