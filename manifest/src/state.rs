@@ -30,7 +30,10 @@ pub struct CollectionEntry {
     pub config: CollectionRecordConfig,
     /// WAL records of this collection with `seq <= flushed_seq` live in segments.
     pub flushed_seq: u64,
-    /// Segment files owned by the collection, oldest first.
+    /// Segment files owned by the collection, newest first: a flush puts its
+    /// segment at the front, a merge its output where its oldest input was
+    /// (the back), and recovery reads an id's newest version from the first
+    /// segment that holds it.
     pub segments: Vec<SegmentEntry>,
 }
 

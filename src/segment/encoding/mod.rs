@@ -7,7 +7,8 @@
 //! [`decode_row`] read it back validating everything (checksum first), and
 //! [`ZoneMap`] carries per-page statistics for filter push-down.
 //!
-//! The byte layout is documented in `FORMAT-encoding.md`.
+//! The byte layout is documented in `docs/FORMAT.md` (sections "Column page
+//! encoding" to "Push-down rules").
 
 // The one place that names the crate's `Value`; everything else uses `super::Value`.
 pub(crate) use crate::Value;
