@@ -5,8 +5,8 @@
 //! sending it to a language model is up to you.
 //!
 //! Run: `cargo run --release --example rag [-- --data DIR --limit N --query I]`
-//! (data: `python3 ../shared/datasets/make.py --out target/datasets`, or
-//! `--data examples/data/minilm-sample` for the 200-document sample).
+//! (data: the 200-document sample in `examples/data/minilm-sample`, or a
+//! larger set in `target/datasets/minilm-dev` when present; `docs/DATASETS.md`).
 
 mod common;
 

@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo run --release --example recommendations [-- --data DIR --limit N --query I]`
 //! (`--query I` picks the question whose nearest paragraphs the reader has
-//! read; data as for the other examples, or `--data examples/data/minilm-sample`).
+//! read; data as for the other examples: `docs/DATASETS.md`).
 
 mod common;
 

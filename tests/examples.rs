@@ -88,7 +88,35 @@ fn recommendations_never_repeat_what_was_seen() {
 }
 
 #[test]
-fn a_missing_dataset_names_the_command_that_makes_it() {
-    let err = semantic_search::run(&["--data".into(), "/nonexistent/minilm-dev".into()]).err().unwrap();
-    assert!(err.to_string().contains("make.py --out target/datasets"), "{err}");
+fn a_missing_dataset_names_the_layouts_and_the_doc_not_a_path_outside_the_repository() {
+    let err = semantic_search::run(&["--data".into(), "/nonexistent/minilm-dev".into()]).err().unwrap().to_string();
+    assert!(err.contains("docs.jsonl.zst") && err.contains("base.fvecs") && err.contains("docs/DATASETS.md"), "{err}");
+    assert!(!err.contains("../"), "{err}");
+}
+
+/// Issue 14 (the newcomer's path): on a fresh clone there is no larger
+/// dataset, and the examples must run on the checked-in sample, saying so,
+/// instead of failing with a path outside the repository.
+#[test]
+fn without_a_larger_set_the_examples_fall_back_to_the_sample_and_say_so() {
+    let missing = tempfile::tempdir().unwrap();
+    let larger = missing.path().join("minilm-dev");
+    let (dir, note) = semantic_search::common::choose_data(None, &larger, std::path::Path::new(SAMPLE));
+    assert_eq!(dir, std::path::Path::new(SAMPLE));
+    let note = note.expect("the fallback is announced");
+    assert!(note.contains("sample") && note.contains("docs/DATASETS.md") && !note.contains("../"), "{note}");
+    assert!(semantic_search::common::load(&dir, 0).unwrap().docs.len() == 200);
+
+    // A larger set, once there, is used without a note; --data always wins.
+    std::fs::create_dir_all(&larger).unwrap();
+    std::fs::write(larger.join("base.fvecs"), b"").unwrap();
+    assert_eq!(
+        semantic_search::common::choose_data(None, &larger, std::path::Path::new(SAMPLE)),
+        (larger.clone(), None)
+    );
+    let asked = std::path::PathBuf::from("elsewhere");
+    assert_eq!(
+        semantic_search::common::choose_data(Some(asked.clone()), &larger, std::path::Path::new(SAMPLE)).0,
+        asked
+    );
 }

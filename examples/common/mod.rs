@@ -3,13 +3,15 @@
 //! embeddings (384-d), plus questions embedded by the same model. No model
 //! runs here: every vector comes from the files.
 //!
-//! Two layouts are accepted (`--data DIR`):
+//! Two layouts are accepted (`--data DIR`; `docs/DATASETS.md` describes
+//! both and how to make one):
 //!
-//! * the full dataset, from `python3 ../shared/datasets/make.py --out target/datasets`
-//!   (`target/datasets/minilm-dev`: `base.fvecs`, `texts.jsonl.zst`,
-//!   `query.fvecs`, `query_texts.jsonl.zst`; the default);
 //! * the 200-document sample checked in under `examples/data/minilm-sample`
-//!   (`docs.jsonl.zst`, `queries.jsonl.zst`, in the `vego import` format).
+//!   (`docs.jsonl.zst`, `queries.jsonl.zst`, in the `vego import` format):
+//!   what the examples use unless a larger set is there;
+//! * a larger set in `target/datasets/minilm-dev` (`base.fvecs`,
+//!   `texts.jsonl.zst`, `query.fvecs`, `query_texts.jsonl.zst`): used by
+//!   default when present.
 
 #![allow(dead_code)] // each example uses a part
 
@@ -18,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use vego::{CollectionConfig, Db, Distance, Document};
 
-/// Where the examples look by default.
-pub const DEFAULT_DATA: &str = "target/datasets/minilm-dev";
+/// Where the examples look for the optional larger set.
+pub const DEFAULT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/datasets/minilm-dev");
 /// The sample that ships with the repository.
-pub const SAMPLE_DATA: &str = "examples/data/minilm-sample";
+pub const SAMPLE_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/minilm-sample");
 
 /// One text with its embedding.
 #[derive(Clone, Debug)]
@@ -53,18 +55,20 @@ pub struct Args {
 impl Args {
     /// Parses `--data DIR`, `--limit N`, `--query I` (repeatable).
     pub fn parse(args: &[String], default_queries: &[usize]) -> Result<Args, String> {
-        let mut out = Args { data: PathBuf::from(DEFAULT_DATA), limit: 20_000, queries: Vec::new() };
+        let mut out = Args { data: PathBuf::new(), limit: 20_000, queries: Vec::new() };
+        let mut data = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
             match a.as_str() {
-                "--data" => out.data = PathBuf::from(value("--data")?),
+                "--data" => data = Some(PathBuf::from(value("--data")?)),
                 "--limit" => out.limit = value("--limit")?.parse().map_err(|e| format!("--limit: {e}"))?,
                 "--query" => out.queries.push(value("--query")?.parse().map_err(|e| format!("--query: {e}"))?),
                 "-h" | "--help" => {
                     return Err(format!(
-                        "options: --data DIR (default {DEFAULT_DATA}; or {SAMPLE_DATA}), --limit N (documents, \
-                         0 = all; default 20000), --query I (repeatable: which questions)"
+                        "options: --data DIR (default: {DEFAULT_DATA} if present, else the sample in \
+                         {SAMPLE_DATA}; see docs/DATASETS.md), --limit N (documents, 0 = all; default 20000), \
+                         --query I (repeatable: which questions)"
                     ))
                 }
                 other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -73,8 +77,30 @@ impl Args {
         if out.queries.is_empty() {
             out.queries = default_queries.to_vec();
         }
+        let (dir, note) = choose_data(data, Path::new(DEFAULT_DATA), Path::new(SAMPLE_DATA));
+        if let Some(note) = note {
+            println!("{note}");
+        }
+        out.data = dir;
         Ok(out)
     }
+}
+
+/// The data folder to use: the one asked for, else the larger set if it is
+/// there, else the sample — with a line saying so in that last case.
+pub fn choose_data(asked: Option<PathBuf>, larger: &Path, sample: &Path) -> (PathBuf, Option<String>) {
+    if let Some(dir) = asked {
+        return (dir, None);
+    }
+    if larger.join("base.fvecs").exists() {
+        return (larger.to_path_buf(), None);
+    }
+    let note = format!(
+        "using the 200-document sample in examples/data/minilm-sample (no larger set in {}; it is optional, \
+         see docs/DATASETS.md)",
+        larger.display()
+    );
+    (sample.to_path_buf(), Some(note))
 }
 
 /// Loads the corpus in `dir` (either layout), at most `limit` documents.
@@ -92,8 +118,9 @@ pub fn load(dir: &Path, limit: usize) -> Result<Corpus, String> {
         return Ok(Corpus { docs, queries });
     }
     Err(format!(
-        "no dataset in {}: run `python3 ../shared/datasets/make.py --out target/datasets` \
-         (it writes target/datasets/minilm-dev), or pass --data {SAMPLE_DATA} for the small sample",
+        "no dataset in {}: expected docs.jsonl.zst + queries.jsonl.zst, or base.fvecs + texts.jsonl.zst + \
+         query.fvecs + query_texts.jsonl.zst (docs/DATASETS.md); without --data the examples use the sample in \
+         {SAMPLE_DATA}",
         dir.display()
     ))
 }
