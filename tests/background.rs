@@ -1,5 +1,6 @@
-//! The background worker: flushes and compactions run on one long-lived
-//! thread per database, stopped and joined by `close`. (A file of its own,
+//! The background workers: flushes and compactions run on two long-lived
+//! threads per database (a flusher and a compactor), stopped and joined by
+//! `close`. (A file of its own,
 //! run one test at a time: it counts the process's threads.)
 
 mod common;
@@ -21,7 +22,7 @@ fn background_threads() -> usize {
     let names = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
     names
         .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .filter(|n| n.starts_with("vego-flush") || n.starts_with("vego-backgroun"))
+        .filter(|n| n.starts_with("vego-flush") || n.starts_with("vego-compact") || n.starts_with("vego-backgroun"))
         .count()
 }
 
@@ -63,13 +64,13 @@ fn a_stuck_flush_does_not_make_later_flushes_start_threads() {
         c.insert_batch(batch(b, 500)).unwrap();
     }
     fs.wait_reached(".vseg.tmp");
-    assert_eq!(background_threads(), 1, "one worker, however many flushes wait");
+    assert_eq!(background_threads(), 2, "one flusher and one compactor, however many flushes wait");
     fs.release(".vseg.tmp");
     c.flush().unwrap();
     assert_eq!(c.len(), 14 * 500);
     drop(c);
     db.close().unwrap();
-    assert_eq!(background_threads(), 0, "close joined the worker");
+    assert_eq!(background_threads(), 0, "close joined the workers");
 }
 
 /// Defect (issue 12, 9): a write in flight while `close()` ran could start a
@@ -109,5 +110,73 @@ fn a_write_racing_close_starts_no_flush_after_close_returns() {
     assert_eq!(files(dir.path()), closed, "files changed after close returned");
     let db = Db::open(dir.path(), Options::default()).unwrap();
     assert!(db.collection("c").unwrap().len() >= 4 * 500);
+    db.close().unwrap();
+}
+
+/// Issue 15: a flush waited for a running merge (both took the flush lock,
+/// and one worker did both), so writers stalled behind compactions. Here an
+/// explicit `compact()` is held inside its graph build (its progress
+/// callback blocks) while another thread writes and flushes: the flush
+/// completes meanwhile, and once the merge finishes nothing is lost — the
+/// segment the flush installed during the merge is kept beside the merged one.
+#[test]
+fn a_flush_completes_while_a_merge_runs() {
+    let _serial = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(parking_lot::Mutex::new(()));
+    let hold = gate.lock();
+    let progress = {
+        let gate = gate.clone();
+        let held_tx = parking_lot::Mutex::new(Some(held_tx));
+        move |p: &vego::Progress| {
+            if p.task == vego::Task::Compaction && p.done < p.total {
+                if let Some(tx) = held_tx.lock().take() {
+                    tx.send(()).unwrap();
+                    drop(gate.lock()); // held until the test lets go
+                }
+            }
+        }
+    };
+    let db = Db::open(dir.path(), Options::default().progress(progress)).unwrap();
+    let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
+    for b in 0..3 {
+        c.insert_batch(batch(b, 2_000)).unwrap();
+        c.flush().unwrap();
+    }
+    let gone: Vec<String> = (0..1_000).map(|i| format!("d0-{i}")).collect();
+    c.delete_batch(&gone.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let merge = thread::spawn({
+        let c = c.clone();
+        move || c.compact()
+    });
+    held_rx.recv_timeout(Duration::from_secs(120)).expect("the merge reached its graph build");
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let writer = thread::spawn({
+        let c = c.clone();
+        move || {
+            c.insert_batch(batch(7, 500)).unwrap();
+            done_tx.send(c.flush()).unwrap();
+        }
+    });
+    // Generous: this detects waiting for the merge, it does not time the flush.
+    let flushed = done_rx.recv_timeout(Duration::from_secs(60));
+    drop(hold); // let the merge finish either way
+    flushed.expect("the flush waited for the merge").unwrap();
+    writer.join().unwrap();
+    assert_eq!(merge.join().unwrap().unwrap().segments_out, 1);
+
+    assert_eq!(c.stats().segments, 2, "the merged segment and the one flushed during the merge");
+    assert_eq!(c.len(), 3 * 2_000 - 1_000 + 500);
+    assert!(
+        c.get("d7-0").unwrap().is_some() && c.get("d0-0").unwrap().is_none() && c.get("d0-1000").unwrap().is_some()
+    );
+    drop(c);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.len(), 3 * 2_000 - 1_000 + 500);
+    assert!(c.get("d7-499").unwrap().is_some() && c.get("d0-999").unwrap().is_none());
     db.close().unwrap();
 }

@@ -180,8 +180,9 @@ impl Collection {
     }
 
     /// A snapshot at `seq` for a caller that holds the collection's flush
-    /// lock (so no flush swaps layers) and read `seq` from the visible seq
-    /// before this call: the layers loaded now still hold every write ≤ `seq`.
+    /// and compaction locks (so no flush or merge swaps layers) and read
+    /// `seq` from the visible seq before this call: the layers loaded now
+    /// still hold every write ≤ `seq`.
     pub(crate) fn snapshot_under_flush_lock(&self, seq: u64) -> Snapshot {
         Snapshot::new(self.inner.clone(), self.inner.core.layers.load_full(), seq)
     }

@@ -220,12 +220,14 @@ impl Db {
 
     fn copy_consistent_cut(&self, dest: &Path) -> Result<(BackupStats, BackupSnapshots)> {
         // The registry lock keeps collections from being created or dropped;
-        // the flush locks (taken in id order) keep flushes and compactions
-        // from editing the manifest, deleting segment files or truncating the WAL.
+        // the flush and compaction locks (flush locks first, each kind in id
+        // order) keep flushes and merges from swapping layers, editing the
+        // manifest, deleting segment files or truncating the WAL.
         let registry = self.collections.read();
         let mut colls: Vec<&Collection> = registry.values().collect();
         colls.sort_by_key(|c| c.core().id);
         let _flush_guards: Vec<_> = colls.iter().map(|c| c.core().flush_lock.lock()).collect();
+        let _merge_guards: Vec<_> = colls.iter().map(|c| c.core().compaction_lock.lock()).collect();
         self.shared.check_open()?;
         let seq = self.shared.visibility.visible();
         let snapshots = colls.iter().map(|c| (c.name().to_owned(), c.snapshot_under_flush_lock(seq))).collect();

@@ -1,5 +1,6 @@
-//! The background worker: one long-lived thread per database that flushes
-//! frozen memtables and runs the compactions the policy wants.
+//! A background worker: one long-lived thread working through a queue of
+//! collection ids. A database has two (`vego-flusher` for flushes,
+//! `vego-compactor` for the merges the policy wants; see `maintenance`).
 //!
 //! Writers only *request* work for a collection (a queue of collection ids,
 //! each at most once); the worker does it, one collection at a time. A
@@ -58,9 +59,10 @@ impl Background {
     /// Starts the worker. `job(collection_id)` does the work requested for
     /// a collection and says whether its flush succeeded (`Some(false)`:
     /// retry later), or `None` once the database is gone.
-    pub fn start(&self, job: impl Fn(u64) -> Option<bool> + Send + 'static) -> std::io::Result<()> {
+    /// The thread is called `name`.
+    pub fn start(&self, name: &str, job: impl Fn(u64) -> Option<bool> + Send + 'static) -> std::io::Result<()> {
         let shared = self.shared.clone();
-        let handle = std::thread::Builder::new().name("vego-background".into()).spawn(move || run(&shared, job))?;
+        let handle = std::thread::Builder::new().name(name.into()).spawn(move || run(&shared, job))?;
         *self.thread.lock() = Some(handle);
         Ok(())
     }

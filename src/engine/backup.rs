@@ -5,7 +5,7 @@
 //! threads keep writing:
 //!
 //! 1. Hold the collection registry (no collection is created or dropped) and
-//!    every collection's flush lock (no flush or compaction edits the
+//!    every collection's flush and compaction locks (no flush or merge edits the
 //!    manifest, deletes a segment file or checkpoints the WAL). Writers are
 //!    not blocked: they keep appending to the WAL and the memtables.
 //! 2. `S` = the visible seq. Every write ≤ `S` has its WAL record written

@@ -37,6 +37,10 @@ pub(crate) struct CollectionCore {
     pub visibility: Visibility,
     /// One flush at a time per collection, oldest frozen memtable first.
     pub flush_lock: Mutex<()>,
+    /// One merge at a time per collection. Not the flush lock: a flush
+    /// never waits for a merge (both install under the write lock, and each
+    /// keeps what the other installed meanwhile).
+    pub compaction_lock: Mutex<()>,
     /// The outcome of the last flush, for writers waiting for room.
     pub flush_state: Mutex<FlushState>,
     /// Signalled after every flush attempt.
@@ -66,6 +70,7 @@ impl CollectionCore {
             live: AtomicI64::new(live),
             visibility: Visibility::new(0),
             flush_lock: Mutex::new(()),
+            compaction_lock: Mutex::new(()),
             flush_state: Mutex::new(FlushState::default()),
             flushed: parking_lot::Condvar::new(),
             dropped: AtomicBool::new(false),

@@ -35,7 +35,7 @@ pub(crate) fn maybe_freeze(coll: &Arc<CollectionInner>) {
         return;
     }
     if freeze_if(coll, |m| m.data_bytes() >= limit) {
-        coll.db.background.request(coll.core.id);
+        coll.db.flusher.request(coll.core.id);
     }
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn wait_for_room(coll: &CollectionInner) -> Result<()> {
             );
             return Err(Error::Io { path: core.segments_dir.clone(), source: std::io::Error::other(detail) });
         }
-        coll.db.background.request(core.id);
+        coll.db.flusher.request(core.id);
         core.flushed.wait_for(&mut state, std::time::Duration::from_millis(100));
     }
 }

@@ -72,12 +72,18 @@ pub(crate) fn open(dir: PathBuf, opts: Options) -> Result<(Arc<DbShared>, Vec<Ar
         cores: RwLock::new(cores),
         next_file_id: AtomicU64::new(recovered.next_file_id),
         segment_bytes_written: AtomicU64::new(0),
-        background: Background::default(),
+        flusher: Background::default(),
+        compactor: Background::default(),
         io,
         lock: Mutex::new(Some(lock)),
     });
     let weak = Arc::downgrade(&shared);
-    shared.background.start(move |id| maintenance::run_job(&weak, id)).map_err(io_err(&shared.dir))?;
+    shared.flusher.start("vego-flusher", move |id| maintenance::flush_job(&weak, id)).map_err(io_err(&shared.dir))?;
+    let weak = Arc::downgrade(&shared);
+    shared
+        .compactor
+        .start("vego-compactor", move |id| maintenance::compaction_job(&weak, id))
+        .map_err(io_err(&shared.dir))?;
     Ok((shared, recovered.cores))
 }
 
@@ -122,8 +128,12 @@ pub(crate) fn close(db: &DbShared) -> Result<()> {
         return Ok(());
     }
     // No background write may outlive this call (nor the lock it releases).
-    db.background.stop();
+    db.flusher.stop();
+    db.compactor.stop();
     let mut result = flush_all(db);
+    // A merge a caller started (`compact()`) finishes before the lock goes;
+    // later ones see `closed` once they hold the lock.
+    db.cores.read().values().for_each(|c| drop(c.compaction_lock.lock()));
     let Some(mut wal) = db.write.lock().wal.take() else {
         db.lock.lock().take();
         return result;

@@ -39,8 +39,11 @@ pub(crate) struct DbShared {
     pub cores: RwLock<HashMap<u64, Arc<CollectionCore>>>,
     /// Next segment file id.
     pub next_file_id: AtomicU64,
-    /// The background worker (flushes, compactions); stopped and joined at close.
-    pub background: Background,
+    /// The background flusher; stopped and joined at close.
+    pub flusher: Background,
+    /// The background merger, its own thread so that a long merge never
+    /// holds up the flushes writers wait for; stopped and joined at close.
+    pub compactor: Background,
     /// How segment files are read.
     pub io: IoConfig,
     /// Bytes of segment files written (flushes and compactions) since open.

@@ -47,8 +47,10 @@ fn infos(segments: &[Arc<Segment>]) -> Vec<SegmentInfo> {
 
 /// Merges every segment of the collection into one.
 pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<CompactionStats> {
-    let _one_at_a_time = core.flush_lock.lock();
-    db.check_not_poisoned()?;
+    let _one_at_a_time = core.compaction_lock.lock();
+    // Under the lock: `close` takes it once after setting `closed`, so no
+    // merge starts after close returned.
+    db.check_writable()?;
     let segments = core.layers.load().segments.clone();
     let mut stats = CompactionStats {
         segments_in: segments.len() as u64,
