@@ -178,6 +178,15 @@ fn search_memtable(
         let row = mem.row(node);
         row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata))
     };
+    // A selective filter is answered by an exact scan of its matches, as in
+    // segments: a graph walk through mostly rejected nodes visits most of
+    // the graph (0.1 % of 100k memtable rows: 363 ms p50 before this).
+    if let Some(f) = filter {
+        let cap = EXACT_SCAN_ROWS_MAX.max(mem.row_count() / EXACT_SCAN_SHARE_DIV);
+        if let Some(rows) = matching_memtable_rows(mem, seq, f, cap) {
+            return exact_memtable_rows(mem, query, k, rows.into_iter());
+        }
+    }
     // Fast path: no filter and no dead rows make visibility a bound on the
     // row number, with no row lookup per visited node.
     let found = match filter.is_none().then(|| mem.visible_prefix(seq)).flatten() {
@@ -187,25 +196,51 @@ fn search_memtable(
     if found.len() >= k {
         return found;
     }
-    // Few matches (selective filter, many deletes): the exact answer is
-    // cheap and guarantees k results whenever k documents match.
+    // Few matches (many deletes): the exact answer is cheap and guarantees
+    // k results whenever k documents match.
     exact_memtable(mem, query, k, seq, filter)
+}
+
+/// The memtable rows visible at `seq` that pass `filter`, or `None` as soon
+/// as there are more than `cap` (a graph walk then pays better).
+fn matching_memtable_rows(mem: &Memtable, seq: u64, filter: &Filter, cap: usize) -> Option<Vec<NodeId>> {
+    let mut rows = Vec::new();
+    for (node, row) in mem.rows() {
+        if row.visible_at(seq) && filter.matches_document(&row.id, &row.metadata) {
+            if rows.len() == cap {
+                return None;
+            }
+            rows.push(node);
+        }
+    }
+    Some(rows)
 }
 
 /// Exact top-k over the rows of a memtable visible at `seq` that pass `filter`.
 fn exact_memtable(mem: &Memtable, query: &[f32], k: usize, seq: u64, filter: Option<&Filter>) -> Vec<(NodeId, f32)> {
+    let rows = mem
+        .rows()
+        .filter(|(_, row)| row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata)))
+        .map(|(node, _)| node);
+    exact_memtable_rows(mem, query, k, rows)
+}
+
+/// Exact top-k over the given memtable rows.
+fn exact_memtable_rows(
+    mem: &Memtable,
+    query: &[f32],
+    k: usize,
+    rows: impl Iterator<Item = NodeId>,
+) -> Vec<(NodeId, f32)> {
     let metric = mem.graph().metric();
     let mut top = TopK::new(k);
-    for (node, row) in mem.rows() {
-        if !(row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata))) {
-            continue;
-        }
+    for node in rows {
         // Visible rows are linked, so the graph holds their (normalised)
         // vector; the row's own vector answers all the same if it did not.
         let d = mem
             .graph()
             .with_vector(node, |v| distance(metric, query, v))
-            .unwrap_or_else(|| distance(metric, query, &row.index_vector(metric)));
+            .unwrap_or_else(|| distance(metric, query, &mem.row(node).index_vector(metric)));
         top.push(d, Source::Mem(0, node));
     }
     top.into_sorted()
@@ -217,9 +252,10 @@ fn exact_memtable(mem: &Memtable, query: &[f32], k: usize, seq: u64, filter: Opt
         .collect()
 }
 
-/// Matching rows at or below this count (or this share of the segment) are
-/// answered by an exact scan instead of a filtered graph walk: cheaper, and
-/// exact, where a graph walk through mostly rejected nodes degrades.
+/// Matching rows at or below this count (or this share of the segment or
+/// memtable) are answered by an exact scan instead of a filtered graph walk:
+/// cheaper, and exact, where a graph walk through mostly rejected nodes
+/// degrades.
 const EXACT_SCAN_ROWS_MAX: usize = 4_096;
 const EXACT_SCAN_SHARE_DIV: usize = 20;
 
