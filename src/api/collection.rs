@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use crate::engine::compaction;
 use crate::engine::core::CollectionCore;
-use crate::engine::flush;
 use crate::engine::inner::CollectionInner;
 use crate::engine::read::stats;
 use crate::engine::shared::DbShared;
 use crate::engine::write::{self, Precondition};
+use crate::engine::{flush, maintenance};
 use crate::model::stats::CollectionStats;
 use crate::{CollectionConfig, CompactionStats, Document, Hit, Result, SearchOptions, Snapshot};
 
@@ -205,6 +205,7 @@ impl Collection {
         self.inner.check_live()?;
         flush::freeze(&self.inner);
         flush::flush_frozen(&self.inner)?;
+        maintenance::request_merge_if_wanted(&self.inner.db, &self.inner.core);
         // Even when there was nothing to flush here.
         flush::sync_wal(&self.inner.db)
     }

@@ -5,6 +5,7 @@
 
 use std::sync::Weak;
 
+use crate::engine::core::CollectionCore;
 use crate::engine::shared::DbShared;
 use crate::engine::{compaction, flush};
 
@@ -22,12 +23,21 @@ pub(crate) fn flush_job(db: &Weak<DbShared>, id: u64) -> Option<bool> {
 /// again.
 pub(crate) fn compaction_job(db: &Weak<DbShared>, id: u64) -> Option<bool> {
     let db = db.upgrade()?;
-    let core = db.cores.read().get(&id).cloned();
-    if let Some(core) = core.filter(|c| compaction::wanted(c)) {
-        let _ = compaction::compact(&db, &core);
+    let Some(core) = db.cores.read().get(&id).cloned() else { return Some(true) };
+    // One merge can make the next one due (four merged runs form a run of
+    // the next tier); a bound keeps a rewrite that could not drop its dead
+    // rows yet (superseded by writes still in flight) from spinning.
+    for _ in 0..MERGES_PER_JOB_MAX {
+        match compaction::compact_wanted(&db, &core) {
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => break,
+        }
     }
     Some(true)
 }
+
+/// Merges one compaction job may run back to back.
+const MERGES_PER_JOB_MAX: usize = 8;
 
 fn flush(db: &DbShared, id: u64) -> bool {
     let Some(core) = db.cores.read().get(&id).cloned() else { return true };
@@ -37,8 +47,14 @@ fn flush(db: &DbShared, id: u64) -> bool {
     if flush::flush_frozen_core(db, &core).is_err() {
         return false;
     }
-    if compaction::wanted(&core) {
-        db.compactor.request(id);
-    }
+    request_merge_if_wanted(db, &core);
     true
+}
+
+/// After a flush (background or `Collection::flush`): asks the compactor
+/// for a merge if the policy wants one.
+pub(crate) fn request_merge_if_wanted(db: &DbShared, core: &CollectionCore) {
+    if compaction::wanted(core) {
+        db.compactor.request(core.id);
+    }
 }

@@ -1,6 +1,6 @@
 //! Which rows a merge keeps: the newest version of each id across the
 //! input segments, if a current or future snapshot can still see it;
-//! tombstones go (no older segment remains for them to hide).
+//! tombstones only while an older segment outside the merge holds the id.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -22,16 +22,36 @@ pub(super) struct Kept {
     pub from: (usize, u32),
 }
 
-/// The newest version of each id across the segments (newest segment
-/// first), if a snapshot at `vis` or later can still see it.
-pub(super) fn collect(segments: &[Arc<Segment>], vis: u64, stats: &mut CompactionStats) -> Result<Vec<Kept>> {
+/// What a merge writes.
+pub(super) struct Collected {
+    /// The rows, in the merged segment's row order.
+    pub kept: Vec<Kept>,
+    /// The tombstones that must stay: (id, seq of the delete).
+    pub tombstones: Vec<(String, u64)>,
+}
+
+/// The newest version of each id across the run `inputs` (newest first),
+/// if a snapshot at `vis` or later can still see it; and the tombstones that
+/// must stay: those of ids an `older` segment (outside the run) still holds,
+/// which would come back to life without them.
+pub(super) fn collect(
+    inputs: &[Arc<Segment>],
+    older: &[Arc<Segment>],
+    vis: u64,
+    stats: &mut CompactionStats,
+) -> Result<Collected> {
     let mut seen = HashSet::new();
     let mut kept = Vec::new();
-    for (i, seg) in segments.iter().enumerate() {
+    let mut tombstones = Vec::new();
+    for (i, seg) in inputs.iter().enumerate() {
         let entries = seg.rows() as u64 + seg.header.tombstones;
         for e in 0..entries as u32 {
             let id = seg.id(e)?;
             let newest = seen.insert(id.to_owned());
+            if newest && seg.is_tombstone(e) && older.iter().any(|o| o.find(id).is_some()) {
+                tombstones.push((id.to_owned(), seg.seqs()[e as usize]));
+                continue;
+            }
             if !newest || seg.is_tombstone(e) || seg.superseded_at(e) <= vis {
                 stats.versions_dropped += 1;
                 continue;
@@ -47,5 +67,5 @@ pub(super) fn collect(segments: &[Arc<Segment>], vis: u64, stats: &mut Compactio
             });
         }
     }
-    Ok(kept)
+    Ok(Collected { kept, tombstones })
 }

@@ -25,12 +25,27 @@ use crate::model::stats::CompactionStats;
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
 use crate::Result;
-use merge::{collect, Kept};
-use policy::{PolicyConfig, SegmentInfo};
+use merge::{collect, Collected, Kept};
+use policy::{Merge, PolicyConfig, SegmentInfo};
 
-/// Does the background policy want a compaction?
+/// Does the background policy want a merge?
 pub(crate) fn wanted(core: &CollectionCore) -> bool {
     policy::choose(&infos(&core.layers.load().segments), &PolicyConfig::default()).is_some()
+}
+
+/// Merges every segment of the collection into one (`Collection::compact`).
+pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<CompactionStats> {
+    Ok(merge_chosen(db, core, policy::all)?.unwrap_or_else(|| {
+        let segments = core.layers.load().segments.clone();
+        let bytes: u64 = segments.iter().map(|s| s.file_bytes()).sum();
+        let n = segments.len() as u64;
+        CompactionStats { segments_in: n, segments_out: n, bytes_in: bytes, bytes_out: bytes, ..Default::default() }
+    }))
+}
+
+/// Runs the merge the background policy wants, if any.
+pub(crate) fn compact_wanted(db: &DbShared, core: &CollectionCore) -> Result<Option<CompactionStats>> {
+    merge_chosen(db, core, |s| policy::choose(s, &PolicyConfig::default()))
 }
 
 /// What the policy knows of each segment (newest first).
@@ -45,23 +60,27 @@ fn infos(segments: &[Arc<Segment>]) -> Vec<SegmentInfo> {
         .collect()
 }
 
-/// Merges every segment of the collection into one.
-pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<CompactionStats> {
+/// Under the collection's compaction lock, merges what `pick` chooses from
+/// the current segments; `None` if it chooses nothing.
+fn merge_chosen(
+    db: &DbShared,
+    core: &CollectionCore,
+    pick: impl FnOnce(&[SegmentInfo]) -> Option<Merge>,
+) -> Result<Option<CompactionStats>> {
     let _one_at_a_time = core.compaction_lock.lock();
     // Under the lock: `close` takes it once after setting `closed`, so no
     // merge starts after close returned.
     db.check_writable()?;
+    // Flushes may put new segments in front meanwhile; the run is these.
     let segments = core.layers.load().segments.clone();
+    let Some(m) = pick(&infos(&segments)) else { return Ok(None) };
+    let inputs = &segments[m.first..m.first + m.count];
+    let older = &segments[m.first + m.count..];
     let mut stats = CompactionStats {
-        segments_in: segments.len() as u64,
-        bytes_in: segments.iter().map(|s| s.file_bytes()).sum(),
+        segments_in: inputs.len() as u64,
+        bytes_in: inputs.iter().map(|s| s.file_bytes()).sum(),
         ..CompactionStats::default()
     };
-    if policy::is_tidy(&infos(&segments)) {
-        stats.segments_out = stats.segments_in;
-        stats.bytes_out = stats.bytes_in;
-        return Ok(stats);
-    }
     // Every segment row is at or below the visible seq (flushes publish first);
     // snapshots from now on see at least `vis`, so a version superseded at or
     // below it is invisible to all of them.
@@ -71,12 +90,12 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     // be only in the page cache, and a power loss would then lose both
     // versions. Every write at or below `vis` has its record written; sync.
     crate::engine::flush::sync_wal(db)?;
-    let kept = collect(&segments, vis, &mut stats)?;
+    let Collected { kept, tombstones } = collect(inputs, older, vis, &mut stats)?;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,
         metric: crate::codec::distance::code(core.config.distance),
         rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
-        tombstones: Vec::new(),
+        tombstones: tombstones.iter().map(|(id, seq)| (id.as_str(), *seq)).collect(),
         graph: build_graph(
             core,
             kept.len(),
@@ -86,21 +105,24 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     };
     let (merged, entry) = write_segment(db, core, &input)?;
     let (file_id, path) = (entry.file_id, merged.path().to_path_buf());
-    let old: HashSet<String> =
-        segments.iter().map(|s| s.path().file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: HashSet<String> =
+        inputs.iter().map(|s| s.path().file_name().unwrap().to_string_lossy().into_owned()).collect();
+    // The merged segment takes its inputs' place in the newest-first order.
     let collection = |c: &mut vego_manifest::CollectionEntry| {
-        c.segments.retain(|e| !old.contains(&segment_file_name(e.file_id)));
-        c.segments.push(entry.clone());
+        let at = c.segments.iter().position(|e| names.contains(&segment_file_name(e.file_id)));
+        let at = at.expect("the run's segments are in the manifest: only merges remove them, one at a time");
+        c.segments.retain(|e| !names.contains(&segment_file_name(e.file_id)));
+        c.segments.insert(at, entry.clone());
     };
     if !install::record(db, core, file_id, &path, collection, |_| {})? {
-        return Ok(stats); // dropped meanwhile
+        return Ok(Some(stats)); // dropped meanwhile
     }
-    swap_in(db, core, &segments, merged.clone(), &kept);
+    swap_in(db, core, inputs, merged.clone(), &kept);
     // Files go when the last snapshot still reading them drops.
-    segments.iter().for_each(|s| s.mark_obsolete());
+    inputs.iter().for_each(|s| s.mark_obsolete());
     stats.segments_out = 1;
     stats.bytes_out = merged.file_bytes();
-    Ok(stats)
+    Ok(Some(stats))
 }
 
 /// Swaps the merged segment in under the write lock, carrying over which
@@ -113,9 +135,10 @@ fn swap_in(db: &DbShared, core: &CollectionCore, old: &[Arc<Segment>], merged: A
                 merged.supersede(row as u32, at);
             }
         }
-        let mut segments: Vec<Arc<Segment>> =
-            t.segments.iter().filter(|s| !old.iter().any(|o| Arc::ptr_eq(o, s))).cloned().collect();
-        segments.push(merged);
+        let is_input = |s: &Arc<Segment>| old.iter().any(|o| Arc::ptr_eq(o, s));
+        let at = t.segments.iter().position(is_input).expect("only merges remove segments, one at a time");
+        let mut segments: Vec<Arc<Segment>> = t.segments.iter().filter(|s| !is_input(s)).cloned().collect();
+        segments.insert(at, merged);
         Layers { active: t.active.clone(), frozen: t.frozen.clone(), segments }
     });
 }
