@@ -6,6 +6,7 @@
 //! * `inspect`: dump and check any WAL, segment or manifest file (`inspect.rs`).
 //! * `bench-ann`: the ANN benchmark that `../shared/bench/compare.py` calls
 //!   (`bench_ann.rs`).
+//! * `bench-scale`: the engine at scale with default options (`bench_scale.rs`).
 //! * `bench-serve`: a bounded HTTP load test of the server (`bench_serve.rs`).
 //! * `serve`: the Qdrant-compatible HTTP server (`serve.rs`, `vego::server`).
 //!
@@ -13,6 +14,7 @@
 //! scripts. Errors go to stderr with exit status 1 (2 for usage errors).
 
 mod bench_ann;
+mod bench_scale;
 #[cfg(feature = "server")]
 mod bench_serve;
 mod commands;
@@ -58,6 +60,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Recall / QPS / latency of the public search path on an fvecs dataset.
     BenchAnn(bench_ann::Args),
+    /// The engine at scale: ingest N synthetic vectors with default options, then recall / QPS, filtered QPS, reopen and restart times.
+    BenchScale(bench_scale::Args),
     /// Serve a database over HTTP with the Qdrant API subset (until SIGINT / SIGTERM).
     #[cfg(feature = "server")]
     Serve(serve::Args),
@@ -114,6 +118,7 @@ fn main() {
         Command::Restore(args) => commands::restore(&args, out),
         Command::Inspect(args) => inspect::run(&args, out),
         Command::BenchAnn(args) => bench_ann::run(&args),
+        Command::BenchScale(args) => bench_scale::run(&args, out),
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(&args),
         #[cfg(feature = "server")]
