@@ -218,9 +218,15 @@ fn ground_truth(args: &Args, qs: &[Vec<f32>], only_cat7: bool) -> Vec<Vec<u64>> 
         .collect()
 }
 
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
+/// A distance ordered by `total_cmp`, for the heaps.
+#[derive(Clone, Copy, PartialEq)]
 struct Ordered(f32);
 impl Eq for Ordered {}
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
 impl Ord for Ordered {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&o.0)
