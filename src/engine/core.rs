@@ -59,7 +59,7 @@ impl CollectionCore {
         segments: Vec<Arc<Segment>>,
     ) -> Self {
         let params = config.index_params();
-        let live = segments.iter().map(|s| (0..s.rows()).filter(|&r| s.is_current(r)).count() as i64).sum();
+        let live = segments.iter().map(|s| s.rows() as i64 - s.dead_rows() as i64).sum();
         let active = Arc::new(Memtable::new(config.dimension, distance::metric(config.distance), params));
         CollectionCore {
             name,

@@ -43,6 +43,9 @@ pub(crate) struct Segment {
     verified: HashMap<String, OnceLock<std::result::Result<(), String>>>,
     /// Per document row: seq of the version that replaced or deleted it; `u64::MAX` while current.
     superseded_at: Box<[AtomicU64]>,
+    /// Rows whose `superseded_at` is set: kept with every change to it, so
+    /// the compaction policy reads a count instead of walking every row.
+    dead: AtomicU64,
     metric: Metric,
     uid: u64,
     pages: Arc<PageCache>,
@@ -114,6 +117,7 @@ impl Segment {
             sections,
             verified,
             superseded_at,
+            dead: AtomicU64::new(0),
             metric,
             uid: next_uid(),
             pages: cfg.pages.clone(),
@@ -373,13 +377,25 @@ impl Segment {
 
     /// Records that `row` was replaced or deleted at `seq` (keeps the earliest).
     pub fn supersede(&self, row: u32, seq: u64) {
-        self.superseded_at[row as usize].fetch_min(seq, Ordering::AcqRel);
+        let before = self.superseded_at[row as usize].fetch_min(seq, Ordering::AcqRel);
+        if before == u64::MAX && seq != u64::MAX {
+            self.dead.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Moves `row`'s mark from `from` to `to` (`u64::MAX`: current again)
     /// if it is still `from`: the undo of a failed write that superseded it.
     pub fn resupersede(&self, row: u32, from: u64, to: u64) {
-        let _ = self.superseded_at[row as usize].compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
+        let moved = self.superseded_at[row as usize].compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
+        match (moved.is_ok(), from == u64::MAX, to == u64::MAX) {
+            (true, true, false) => {
+                self.dead.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false, true) => {
+                self.dead.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 
     /// The manifest no longer names this file: delete it once unused.
@@ -390,6 +406,11 @@ impl Segment {
     /// Seq of the write that replaced or deleted `row` (`u64::MAX` if none).
     pub fn superseded_at(&self, row: u32) -> u64 {
         self.superseded_at[row as usize].load(Ordering::Acquire)
+    }
+
+    /// Document rows replaced or deleted (those not `is_current`).
+    pub fn dead_rows(&self) -> u64 {
+        self.dead.load(Ordering::Relaxed)
     }
 
     /// Is document row `row` current (not replaced or deleted)?

@@ -180,3 +180,30 @@ fn filters_over_many_pages_find_every_match() {
         assert_eq!(seg.metadata(row, None).unwrap(), rows[row as usize].3);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The dead-row count the compaction policy reads must equal the rows
+    /// that are not current, whatever mix of supersessions and undos ran.
+    #[test]
+    fn dead_rows_counts_exactly_the_rows_that_are_not_current(
+        ops in proptest::collection::vec((0u32..20, 1u64..50, any::<bool>()), 0..200),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<Row> =
+            (0..20u64).map(|i| (format!("id{i}"), i + 1, vec![i as f32, 0.0, 0.0, 1.0], BTreeMap::new())).collect();
+        let seg = write(dir.path(), &rows, &[], Metric::L2);
+        for (row, seq, undo) in ops {
+            if undo {
+                // An undo moves the mark back (to current, or to a later seq).
+                let to = if seq % 2 == 0 { u64::MAX } else { seq + 100 };
+                seg.resupersede(row, seg.superseded_at(row), to);
+            } else {
+                seg.supersede(row, seq);
+            }
+            let not_current = (0..seg.rows()).filter(|&r| !seg.is_current(r)).count() as u64;
+            prop_assert_eq!(seg.dead_rows(), not_current);
+        }
+    }
+}

@@ -52,11 +52,7 @@ pub(crate) fn compact_wanted(db: &DbShared, core: &CollectionCore) -> Result<Opt
 fn infos(segments: &[Arc<Segment>]) -> Vec<SegmentInfo> {
     segments
         .iter()
-        .map(|s| SegmentInfo {
-            rows: s.rows() as u64,
-            dead: (0..s.rows()).filter(|&r| !s.is_current(r)).count() as u64,
-            tombstones: s.header.tombstones,
-        })
+        .map(|s| SegmentInfo { rows: s.rows() as u64, dead: s.dead_rows(), tombstones: s.header.tombstones })
         .collect()
 }
 
