@@ -45,7 +45,10 @@ fn flushes_updates_deletes_and_reopens_keep_every_document() {
                 }
             }
             c.flush().unwrap();
-            assert_eq!(c.stats().segments, round + 1);
+            // The fourth similar segment may be merged with the other three
+            // in the background right away.
+            let segments = c.stats().segments;
+            assert!(segments == round + 1 || (round == 3 && segments == 1), "{segments} segments after {round}");
         }
         // Some writes stay in the memtable (and the WAL) at close.
         c.upsert(doc(1, 77)).unwrap();

@@ -414,6 +414,7 @@ impl Segment {
     }
 
     /// Is document row `row` current (not replaced or deleted)?
+    #[cfg(test)]
     pub fn is_current(&self, row: u32) -> bool {
         self.superseded_at[row as usize].load(Ordering::Acquire) == u64::MAX
     }
