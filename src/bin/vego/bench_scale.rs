@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use vego::{CollectionConfig, Db, Distance, Document, Filter, Options, SearchOptions};
 
+use crate::rng::Rng;
 use crate::{CliResult, Output};
 
 /// Documents per `insert_batch`.
@@ -48,26 +49,10 @@ pub struct Args {
     child_writer: bool,
 }
 
-/// A seeded splitmix64 stream: the same vectors on every run and machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
-
 /// Vector `i`: around centre `hash(i) mod CENTRES`, regenerated on demand.
 fn vector(i: u64, dim: usize) -> Vec<f32> {
     let mut r = Rng(i.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5eed);
-    let centre = r.next() % CENTRES;
+    let centre = r.below(CENTRES);
     let mut c = Rng(centre ^ 0xc0ffee);
     (0..dim).map(|_| c.unit() + 0.35 * r.unit()).collect()
 }

@@ -22,6 +22,7 @@ mod fvecs;
 mod import;
 mod inspect;
 mod json;
+mod rng;
 #[cfg(feature = "server")]
 mod serve;
 
