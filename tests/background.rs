@@ -180,3 +180,55 @@ fn a_flush_completes_while_a_merge_runs() {
     assert!(c.get("d7-499").unwrap().is_some() && c.get("d0-999").unwrap().is_none());
     db.close().unwrap();
 }
+
+/// Dropping the last handle while a background merge ran returned at once,
+/// but the merge job still held the database (and its lock): a reopen right
+/// after the drop failed with `Locked` (seen in the concurrent chaos run
+/// after merges became more frequent). The last handle's drop now closes
+/// the database there and then, waiting for the job.
+#[test]
+fn dropping_the_last_handle_during_a_background_merge_releases_the_lock_before_it_returns() {
+    let _serial = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(parking_lot::Mutex::new(()));
+    let hold = gate.lock();
+    let progress = {
+        let gate = gate.clone();
+        let held_tx = parking_lot::Mutex::new(Some(held_tx));
+        move |p: &vego::Progress| {
+            if p.task == vego::Task::Compaction && p.done < p.total {
+                if let Some(tx) = held_tx.lock().take() {
+                    tx.send(()).unwrap();
+                    drop(gate.lock());
+                }
+            }
+        }
+    };
+    let db = Db::open(dir.path(), Options::default().progress(progress)).unwrap();
+    let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
+    for b in 0..4 {
+        c.insert_batch(batch(b, 1_500)).unwrap();
+        c.flush().unwrap(); // the fourth similar segment starts a background merge
+    }
+    held_rx.recv_timeout(Duration::from_secs(120)).expect("the background merge reached its graph build");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        drop(c);
+        drop(db);
+        done_tx.send(()).unwrap();
+    });
+    // If the drop returns while the merge is still held, the lock must be free already.
+    let returned_early = done_rx.recv_timeout(Duration::from_millis(500)).is_ok();
+    if returned_early {
+        let reopened = Db::open(dir.path(), Options::default());
+        assert!(reopened.is_ok(), "dropped, yet still locked: {:?}", reopened.err());
+    }
+    drop(hold);
+    if !returned_early {
+        done_rx.recv_timeout(Duration::from_secs(120)).expect("the drop finished once the merge did");
+    }
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.collection("c").unwrap().len(), 4 * 1_500);
+    db.close().unwrap();
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::engine::compaction;
 use crate::engine::core::CollectionCore;
 use crate::engine::inner::CollectionInner;
+use crate::engine::lifecycle::OpenGuard;
 use crate::engine::read::stats;
-use crate::engine::shared::DbShared;
 use crate::engine::write::{self, Precondition};
 use crate::engine::{flush, maintenance};
 use crate::model::stats::CollectionStats;
@@ -34,6 +34,8 @@ use crate::{CollectionConfig, CompactionStats, Document, Hit, Result, SearchOpti
 #[derive(Clone)]
 pub struct Collection {
     inner: Arc<CollectionInner>,
+    /// Keeps the database open while this handle lives.
+    _open: Arc<OpenGuard>,
 }
 
 impl std::fmt::Debug for Collection {
@@ -43,8 +45,8 @@ impl std::fmt::Debug for Collection {
 }
 
 impl Collection {
-    pub(crate) fn new(core: Arc<CollectionCore>, db: Arc<DbShared>) -> Collection {
-        Collection { inner: Arc::new(CollectionInner { core, db }) }
+    pub(crate) fn new(core: Arc<CollectionCore>, open: Arc<OpenGuard>) -> Collection {
+        Collection { inner: Arc::new(CollectionInner { core, db: open.0.clone() }), _open: open }
     }
 
     pub(crate) fn core(&self) -> &Arc<CollectionCore> {

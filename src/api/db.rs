@@ -12,7 +12,7 @@ use crate::api::collection::Collection;
 use crate::engine::backup::{self, Cut};
 use crate::engine::flush;
 use crate::engine::layout::WAL_DIR;
-use crate::engine::lifecycle;
+use crate::engine::lifecycle::{self, OpenGuard};
 use crate::engine::shared::DbShared;
 use crate::engine::wal;
 use crate::model::error::invalid;
@@ -46,6 +46,8 @@ pub type BackupSnapshots = BTreeMap<String, Snapshot>;
 #[derive(Clone)]
 pub struct Db {
     shared: Arc<DbShared>,
+    /// Closes the database when the last handle (`Db` or `Collection`) goes.
+    open: Arc<OpenGuard>,
     collections: Arc<RwLock<HashMap<String, Collection>>>,
 }
 
@@ -62,8 +64,9 @@ impl Db {
     /// `Locked` if another process has it open.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let (shared, cores) = lifecycle::open(path.as_ref().to_path_buf(), opts)?;
-        let collections = cores.into_iter().map(|c| (c.name.clone(), Collection::new(c, shared.clone()))).collect();
-        Ok(Db { shared, collections: Arc::new(RwLock::new(collections)) })
+        let open = Arc::new(OpenGuard(shared.clone()));
+        let collections = cores.into_iter().map(|c| (c.name.clone(), Collection::new(c, open.clone()))).collect();
+        Ok(Db { shared, open, collections: Arc::new(RwLock::new(collections)) })
     }
 
     /// The collection `name`, created with the database's default
@@ -101,7 +104,7 @@ impl Db {
             return Err(Error::AlreadyExists(format!("collection {name}")));
         }
         let core = lifecycle::create_collection(&self.shared, name, &cfg)?;
-        let coll = Collection::new(core, self.shared.clone());
+        let coll = Collection::new(core, self.open.clone());
         registry.insert(name.to_owned(), coll.clone());
         Ok(coll)
     }

@@ -166,6 +166,20 @@ pub(crate) fn flush_all(db: &DbShared) -> Result<()> {
     Ok(())
 }
 
+/// Held by every public `Db` and `Collection` handle (not by snapshots or
+/// the background workers): when the last one goes, the database closes
+/// right there, so the directory lock is released when that drop returns.
+/// (The workers hold the shared state while a job runs; without this, a
+/// process that dropped its handles and reopened at once could find the
+/// database still locked by its own background merge.)
+pub(crate) struct OpenGuard(pub Arc<DbShared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        let _ = close(&self.0);
+    }
+}
+
 // Here rather than beside the struct: closing flushes, and the shared state
 // sits below the flush path.
 impl Drop for DbShared {
