@@ -82,3 +82,62 @@ fn compacted_graph_of_id_ordered_clusters_is_as_good_as_a_fresh_build() {
     );
     assert!(after >= baseline - 0.01, "compacted graph recall@10 {after} below a fresh build's {baseline}");
 }
+
+/// Writes the live rows of the test above (shuffled with a fixed seed; the
+/// file order is the insertion order), its queries and their exact top 10 to
+/// `$VEGO_HNSWLIB_DIR`, then builds our graph over them on one thread with
+/// the collection's default M 16 / ef_construction 200 and prints recall@10
+/// per ef. `tests/compaction_recall_hnswlib.py` builds hnswlib over the same
+/// files the same way, so the two builds compare like for like:
+/// `VEGO_HNSWLIB_DIR=target/cmp cargo test --release --test compaction_recall -- --ignored --nocapture`
+/// then `target/venv/bin/python tests/compaction_recall_hnswlib.py target/cmp`.
+#[test]
+#[ignore]
+fn dump_live_rows_and_build_our_graph_for_a_comparison_with_hnswlib() {
+    use vego::internals::{Hnsw, HnswParams, Metric};
+    let Ok(out) = std::env::var("VEGO_HNSWLIB_DIR") else {
+        eprintln!("set VEGO_HNSWLIB_DIR");
+        return;
+    };
+    let out = std::path::PathBuf::from(out);
+    std::fs::create_dir_all(&out).unwrap();
+    let (docs, queries) = data(13);
+    let mut live: Vec<Vec<f32>> = (1..N).step_by(2).map(|i| docs[i].clone()).collect();
+    let mut r = common::Rng::new(99);
+    for v in live.iter_mut().step_by(10) {
+        *v = v.iter().map(|x| x + r.unit() * 0.05).collect();
+    }
+    let mut shuffle = common::Rng::new(5);
+    for i in (1..live.len()).rev() {
+        live.swap(i, shuffle.below(i as u64 + 1) as usize);
+    }
+    let truth: Vec<Vec<usize>> = queries.iter().map(|q| common::brute_force(&live, q, 10, Distance::L2)).collect();
+    let write_vecs = |name: &str, rows: &mut dyn Iterator<Item = Vec<[u8; 4]>>| {
+        let mut bytes = Vec::new();
+        for row in rows {
+            bytes.extend_from_slice(&(row.len() as u32).to_le_bytes());
+            row.iter().for_each(|b| bytes.extend_from_slice(b));
+        }
+        std::fs::write(out.join(name), bytes).unwrap();
+    };
+    let floats = |v: &Vec<Vec<f32>>| v.iter().map(|r| r.iter().map(|x| x.to_le_bytes()).collect()).collect::<Vec<_>>();
+    write_vecs("base.fvecs", &mut floats(&live).into_iter());
+    write_vecs("queries.fvecs", &mut floats(&queries).into_iter());
+    write_vecs(
+        "gt.ivecs",
+        &mut truth.iter().map(|t| t.iter().map(|&j| (j as u32).to_le_bytes()).collect::<Vec<_>>()),
+    );
+    let seed = std::env::var("VEGO_LEVEL_SEED").map_or(0x05ee_d5e6, |s| s.parse().unwrap());
+    let params = HnswParams { m: 16, ef_construction: 200, seed, quantize: false };
+    let g = Hnsw::new(DIM, Metric::L2, params);
+    for (i, v) in live.iter().enumerate() {
+        g.insert_at(i as u32, v);
+    }
+    for ef in [10, 20, 40, 60, 100, 200] {
+        let mut found = 0;
+        for (q, t) in queries.iter().zip(&truth) {
+            found += g.search(q, 10, ef, &|_| true).iter().filter(|(id, _)| t.contains(&(*id as usize))).count();
+        }
+        eprintln!("vego  ef {ef:>3}: recall@10 {:.4}", found as f64 / (10 * queries.len()) as f64);
+    }
+}
