@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crate::collection::CollectionCore;
 use crate::db::DbShared;
-use crate::flush::{build_graph, segment_file_name, write_segment};
+use crate::flush::{build_graph, insertion_order, segment_file_name, write_segment};
+use crate::hnsw::{FlatGraph, Hnsw, HnswParams};
 use crate::progress::{Reporter, Task};
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
@@ -76,12 +77,11 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
         metric: crate::wal_glue::distance_code(core.config.distance),
         rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
         tombstones: Vec::new(),
-        graph: build_graph(
-            core,
-            kept.len(),
-            |i| kept[i].index.clone(),
-            &Reporter::new(db.options.progress.as_ref(), Task::Compaction, &core.name, kept.len() as u64),
-        ),
+        graph: {
+            let progress = Reporter::new(db.options.progress.as_ref(), Task::Compaction, &core.name, kept.len() as u64);
+            reused_graph(core, &segments, &kept, &progress)
+                .unwrap_or_else(|| build_graph(core, kept.len(), |i| kept[i].index.clone(), &progress))
+        },
     };
     let (merged, entry) = write_segment(db, core, &input)?;
     let (file_id, path) = (entry.file_id, merged.path().to_path_buf());
@@ -112,6 +112,53 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
     stats.segments_out = 1;
     stats.bytes_out = merged.file_bytes();
     Ok(stats)
+}
+
+/// Reusing the largest input's graph pays only while it keeps at least
+/// this share (percent) of its rows: healing searches the dropped region
+/// around every node that linked into it, so its cost grows with the
+/// dropped share, and the kept links, chosen among neighbours that are
+/// mostly gone, say less and less about the merged rows' neighbourhoods.
+/// Below it, a fresh build is as fast and as good. (Measured in
+/// `tests/compaction_recall.rs`.)
+const REUSE_KEPT_PERCENT_MIN: usize = 50;
+
+/// The merged graph started from the largest input's graph (its surviving
+/// rows keep their links, the neighbourhoods of its dropped rows are
+/// healed, then the other kept rows are inserted), or `None` when a fresh
+/// build should make it (see [`REUSE_KEPT_PERCENT_MIN`]).
+fn reused_graph(
+    core: &CollectionCore,
+    segments: &[Arc<Segment>],
+    kept: &[Kept],
+    progress: &Reporter<'_>,
+) -> Option<FlatGraph> {
+    let (b, base) = segments.iter().enumerate().max_by_key(|(_, s)| s.rows())?;
+    let mut new_id = vec![None; base.rows() as usize];
+    let mut others = Vec::new();
+    for (row, k) in kept.iter().enumerate() {
+        match k.from {
+            (s, e) if s == b => new_id[e as usize] = Some(row as u32),
+            _ => others.push(row as u32),
+        }
+    }
+    let survivors = kept.len() - others.len();
+    if survivors * 100 < base.rows() as usize * std::env::var("VEGO_REUSE_MIN").map_or(REUSE_KEPT_PERCENT_MIN, |v| v.parse().unwrap()) {
+        return None;
+    }
+    let params = HnswParams {
+        m: core.params.m,
+        ef_construction: core.params.ef_construction,
+        seed: 0x05ee_d5e6,
+        quantize: core.params.quantize,
+    };
+    let graph = Hnsw::from_healed(&base.graph(), &new_id, params)?;
+    progress.add(survivors as u64);
+    // Inserted in a seeded shuffle, as a fresh build inserts (kept rows
+    // come in id order).
+    let order: Vec<u32> = insertion_order(others.len(), params.seed).into_iter().map(|i| others[i as usize]).collect();
+    graph.insert_all(&order, |row| kept[row as usize].index.clone(), || progress.add(1));
+    graph.to_flat()
 }
 
 /// The newest version of each id across the segments (newest segment

@@ -38,12 +38,20 @@ fn data(seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
 }
 
 fn recall(c: &vego::Collection, live: &[(String, Vec<f32>)], queries: &[Vec<f32>]) -> f64 {
+    recall_at(c, live, queries, None)
+}
+
+fn recall_at(c: &vego::Collection, live: &[(String, Vec<f32>)], queries: &[Vec<f32>], ef: Option<usize>) -> f64 {
     let vectors: Vec<Vec<f32>> = live.iter().map(|(_, v)| v.clone()).collect();
     let mut found = 0;
     for q in queries {
         let truth: Vec<&str> =
             common::brute_force(&vectors, q, 10, Distance::L2).into_iter().map(|j| live[j].0.as_str()).collect();
-        let hits = c.search_with(q, &SearchOptions::new(10).include_document(false)).unwrap();
+        let mut opts = SearchOptions::new(10).include_document(false);
+        if let Some(ef) = ef {
+            opts = opts.ef(ef);
+        }
+        let hits = c.search_with(q, &opts).unwrap();
         found += hits.iter().filter(|h| truth.contains(&h.id.as_str())).count();
     }
     found as f64 / (10 * queries.len()) as f64
@@ -70,13 +78,27 @@ fn compacted_graph_of_id_ordered_clusters_is_as_good_as_a_fresh_build() {
     }
     c.flush().unwrap();
     let before = recall(&c, &live, &queries);
+    let table = |c: &vego::Collection| {
+        [10, 20, 40, 100, 200]
+            .map(|ef| {
+                let t = std::time::Instant::now();
+                let r = recall_at(c, &live, &queries, Some(ef));
+                format!("{ef}: {r:.4} ({:?})", t.elapsed())
+            })
+            .join(", ")
+    };
+    eprintln!("before  {}", table(&c));
+    let t = std::time::Instant::now();
     assert_eq!(c.compact().unwrap().segments_out, 1);
+    eprintln!("compaction took {:?}", t.elapsed());
     let after = recall(&c, &live, &queries);
+    eprintln!("after   {}", table(&c));
 
     let fresh = db.create_collection("fresh", CollectionConfig::new(DIM).distance(Distance::L2)).unwrap();
     fresh.insert_batch(live.iter().map(|(n, v)| Document::new(n.clone(), v.clone())).collect()).unwrap();
     fresh.flush().unwrap();
     let baseline = recall(&fresh, &live, &queries);
+    eprintln!("fresh   {}", table(&fresh));
     eprintln!(
         "recall@10 at the default ef: before compaction {before:.4}, after {after:.4}, fresh build {baseline:.4}"
     );
