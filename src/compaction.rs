@@ -152,13 +152,27 @@ fn reused_graph(
         seed: 0x05ee_d5e6,
         quantize: core.params.quantize,
     };
+    let t0 = std::time::Instant::now();
     let graph = Hnsw::from_healed(&base.graph(), &new_id, params)?;
+    eprintln!("from_healed {:?}", t0.elapsed());
+    let t0 = std::time::Instant::now();
     progress.add(survivors as u64);
     // Inserted in a seeded shuffle, as a fresh build inserts (kept rows
     // come in id order).
     let order: Vec<u32> = insertion_order(others.len(), params.seed).into_iter().map(|i| others[i as usize]).collect();
     graph.insert_all(&order, |row| kept[row as usize].index.clone(), || progress.add(1));
-    graph.to_flat()
+    if std::env::var("VEGO_REFINE").is_ok() {
+        let all: Vec<u32> = insertion_order(kept.len(), 7);
+        graph.relink_all(&all);
+    }
+    if let Ok(cap) = std::env::var("VEGO_TWOHOP") {
+        graph.refine_two_hop(cap.parse().unwrap());
+    }
+    eprintln!("inserted {} in {:?}", order.len(), t0.elapsed());
+    let t0 = std::time::Instant::now();
+    let f = graph.to_flat();
+    eprintln!("to_flat {:?}", t0.elapsed());
+    f
 }
 
 /// The newest version of each id across the segments (newest segment

@@ -124,10 +124,13 @@ impl Hnsw {
             .flat_map(|&old| (0..=level(old)).map(move |l| (old, l)))
             .filter(|&(old, l)| list(old, l).into_iter().any(dropped))
             .collect();
+        let t0 = std::time::Instant::now();
         let healed: Vec<Vec<NodeId>> = parallel_map(&to_heal, |&(old, layer), s: &mut HealScratch| {
             self_heal(&h, base, &dropped, old, layer, s)
         });
 
+        eprintln!("heal: {} lists of {} survivors in {:?}", to_heal.len(), survivors.len(), t0.elapsed());
+        let t0 = std::time::Instant::now();
         // 2. Every surviving list under the new ids.
         let mut healed_at = std::collections::HashMap::with_capacity(to_heal.len());
         for (i, &key) in to_heal.iter().enumerate() {
@@ -164,6 +167,7 @@ impl Hnsw {
             h.link_back(target, layer, group.iter().map(|r| r.2), s);
         });
 
+        eprintln!("lists + {} back-links in {:?}", requests.len(), t0.elapsed());
         for &old in &survivors {
             h.graph.mark_ready(new_id[old as usize].expect("a survivor"));
         }
@@ -225,9 +229,11 @@ fn self_heal(
     s: &mut HealScratch,
 ) -> Vec<NodeId> {
     let Some(uv) = base.vector(old) else { return Vec::new() };
-    let dist = |x: NodeId| base.vector(x).map_or(f32::INFINITY, |v| h.build_distance(uv, v));
+    let dist = |x: NodeId| {
+        base.vector(x).map_or(f32::INFINITY, |v| h.build_distance(uv, v))
+    };
     let cap = h.graph.max_links(layer);
-    let ef = h.params.ef_construction();
+    let ef = std::env::var("VEGO_HEAL_EF").map_or(h.params.ef_construction(), |v| v.parse().unwrap());
     let HealScratch { visited, frontier, border } = s;
     visited.clear(base.len());
     frontier.clear();
@@ -246,7 +252,14 @@ fn self_heal(
     });
     // Best first through dropped nodes only; surviving nodes met on the way
     // are the border, never expanded (their own links are in place).
+    let budget: usize = std::env::var("VEGO_HEAL_EXPAND").map_or(usize::MAX, |v| v.parse().unwrap());
+    let budget = if budget > 1000 { budget } else { budget * frontier.len() };
+    let mut expanded = 0;
     while let Some(Reverse(c)) = frontier.pop() {
+        expanded += 1;
+        if expanded > budget {
+            break;
+        }
         let worst = if border.len() >= ef { border.peek().map_or(f32::INFINITY, |w| w.dist) } else { f32::INFINITY };
         if c.dist > worst {
             break;
@@ -272,7 +285,9 @@ fn self_heal(
     kept.truncate(cap);
     let shortcuts = std::mem::take(border).into_sorted_vec();
     let vector = |id: NodeId| base.vector(id);
-    let d = |a: &[f32], b: &[f32]| h.build_distance(a, b);
+    let d = |a: &[f32], b: &[f32]| {
+        h.build_distance(a, b)
+    };
     let out = match std::env::var("VEGO_HEAL").as_deref() {
         Ok("q") => {
             let mut out = Vec::new();
@@ -297,4 +312,44 @@ fn self_heal(
     reuse.clear();
     *border = BinaryHeap::from(reuse);
     out.into_iter().map(|c| c.id).collect()
+}
+
+impl Hnsw {
+    /// Experimental: re-selects every layer-0 list among its 2-hop neighbourhood.
+    pub(crate) fn refine_two_hop(&self, cap: usize) {
+        let n = self.graph.allocated();
+        let ids: Vec<NodeId> = (0..n as NodeId).collect();
+        let lists: Vec<Vec<NodeId>> = parallel_map(&ids, |&u, s: &mut Vec<Candidate>| {
+            let Some(uv) = self.graph.vector(u) else { return Vec::new() };
+            let mut cand: Vec<NodeId> = self.graph.neighbours(u, 0).collect();
+            let first = cand.clone();
+            for &v in &first {
+                cand.extend(self.graph.neighbours(v, 0));
+            }
+            cand.sort_unstable();
+            cand.dedup();
+            cand.retain(|&c| c != u);
+            let mut cs: Vec<Candidate> = cand
+                .iter()
+                .filter_map(|&c| self.graph.vector(c).map(|v| Candidate { id: c, dist: self.build_distance(uv, v) }))
+                .collect();
+            cs.sort_unstable();
+            self.select_neighbours(&cs, cap, s);
+            s.iter().map(|c| c.id).collect()
+        });
+        let mut requests = Vec::new();
+        for (&u, l) in ids.iter().zip(&lists) {
+            let node = self.graph.node(u).unwrap();
+            let g = node.lock();
+            self.graph.set_neighbours(&g, u, 0, l.iter().copied());
+            for &v in l {
+                requests.push((v, 0usize, u));
+            }
+        }
+        requests.sort_unstable();
+        let groups: Vec<&[(NodeId, usize, NodeId)]> = requests.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).collect();
+        parallel_map(&groups, |group, s: &mut Vec<Candidate>| {
+            self.link_back(group[0].0, 0, group.iter().map(|r| r.2), s);
+        });
+    }
 }
