@@ -91,29 +91,6 @@ impl Hnsw {
         });
     }
 
-    /// Searches the graph again for each node of `ids` (in that order, on
-    /// every core) and links it as an insert would, keeping its current
-    /// links among the candidates.
-    pub(crate) fn relink_all(&self, ids: &[NodeId]) {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    while let Some(&id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let (Some(ep), Some(v), Some(d)) = (self.entry_point(), self.graph.vector(id), self.graph.data(id)) else {
-                            continue;
-                        };
-                        let v = v.to_vec();
-                        if ep.id != id {
-                            self.link_into_graph(id, &v, d.level, ep);
-                        }
-                    }
-                });
-            }
-        });
-    }
-
     /// Marks `id` searchable and counts it.
     fn finish(&self, id: NodeId) {
         self.graph.mark_ready(id);
