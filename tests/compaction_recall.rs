@@ -213,10 +213,7 @@ fn dump_live_rows_and_build_our_graph_for_a_comparison_with_hnswlib() {
     let floats = |v: &Vec<Vec<f32>>| v.iter().map(|r| r.iter().map(|x| x.to_le_bytes()).collect()).collect::<Vec<_>>();
     write_vecs("base.fvecs", &mut floats(&live).into_iter());
     write_vecs("queries.fvecs", &mut floats(&queries).into_iter());
-    write_vecs(
-        "gt.ivecs",
-        &mut truth.iter().map(|t| t.iter().map(|&j| (j as u32).to_le_bytes()).collect::<Vec<_>>()),
-    );
+    write_vecs("gt.ivecs", &mut truth.iter().map(|t| t.iter().map(|&j| (j as u32).to_le_bytes()).collect::<Vec<_>>()));
     let seed = std::env::var("VEGO_LEVEL_SEED").map_or(0x05ee_d5e6, |s| s.parse().unwrap());
     let efc = std::env::var("VEGO_EFC").map_or(200, |s| s.parse().unwrap());
     let params = HnswParams { m: 16, ef_construction: efc, seed, quantize: false };

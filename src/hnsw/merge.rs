@@ -139,9 +139,8 @@ impl Hnsw {
             .flat_map(|&old| (0..=level(old)).map(move |l| (old, l)))
             .filter(|&(old, l)| list(old, l).into_iter().any(dropped))
             .collect();
-        let healed: Vec<Vec<NodeId>> = parallel_map(&to_heal, |&(old, layer), s: &mut HealScratch| {
-            self_heal(&h, base, &dropped, old, layer, s)
-        });
+        let healed: Vec<Vec<NodeId>> =
+            parallel_map(&to_heal, |&(old, layer), s: &mut HealScratch| self_heal(&h, base, &dropped, old, layer, s));
 
         // 2. Every surviving list under the new ids.
         let mut healed_at = std::collections::HashMap::with_capacity(to_heal.len());
@@ -240,9 +239,7 @@ fn self_heal(
     s: &mut HealScratch,
 ) -> Vec<NodeId> {
     let Some(uv) = base.vector(old) else { return Vec::new() };
-    let dist = |x: NodeId| {
-        base.vector(x).map_or(f32::INFINITY, |v| h.build_distance(uv, v))
-    };
+    let dist = |x: NodeId| base.vector(x).map_or(f32::INFINITY, |v| h.build_distance(uv, v));
     let cap = h.graph.max_links(layer);
     let ef = h.params.ef_construction();
     let HealScratch { visited, frontier, border } = s;
@@ -302,3 +299,235 @@ fn self_heal(
     out.into_iter().map(|c| c.id).collect()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hnsw::{FlatGraph, Metric};
+
+    /// `n` points around 10 centres in 8 dimensions (seeded).
+    fn rows(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = seed;
+        let mut unit = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        (0..n)
+            .map(|i| {
+                let centre = (i % 10) as f32;
+                (0..8).map(|_| centre + unit()).collect()
+            })
+            .collect()
+    }
+
+    fn params(m: usize) -> HnswParams {
+        HnswParams { m, ef_construction: 64, seed: 9, quantize: false }
+    }
+
+    fn built(data: &[Vec<f32>], metric: Metric, m: usize) -> FlatGraph {
+        let h = Hnsw::new(8, metric, params(m));
+        for (i, v) in data.iter().enumerate() {
+            h.insert_at(i as u32, v);
+        }
+        h.to_flat().unwrap()
+    }
+
+    /// Drops every node `drop(old)` says and numbers the others densely in
+    /// reverse order (so no id stays put).
+    fn renumber(n: usize, drop: impl Fn(usize) -> bool) -> Vec<Option<NodeId>> {
+        let survivors = (0..n).filter(|&i| !drop(i)).count() as u32;
+        let mut next = survivors;
+        (0..n)
+            .map(|i| {
+                (!drop(i)).then(|| {
+                    next -= 1;
+                    next
+                })
+            })
+            .collect()
+    }
+
+    /// Node count reachable from the entry along every list of every layer.
+    fn reachable(h: &Hnsw) -> usize {
+        let n = h.graph.allocated();
+        let mut seen = vec![false; n];
+        let Some(ep) = h.entry_point() else { return 0 };
+        let mut stack = vec![ep.id];
+        seen[ep.id as usize] = true;
+        while let Some(x) = stack.pop() {
+            for layer in 0..=h.graph.data(x).unwrap().level {
+                for nb in h.graph.neighbours(x, layer) {
+                    if !std::mem::replace(&mut seen[nb as usize], true) {
+                        stack.push(nb);
+                    }
+                }
+            }
+        }
+        seen.iter().filter(|&&s| s).count()
+    }
+
+    /// Heal + remap: vectors and levels move to their new ids, no list
+    /// names a dropped node (or a node twice, or itself), lists stay within
+    /// capacity, and every survivor is reachable from the entry point.
+    #[test]
+    fn healed_graph_keeps_survivors_linked_under_new_ids() {
+        for (metric, m, share) in [(Metric::L2, 8, 3), (Metric::L2, 4, 2), (Metric::InnerProduct, 8, 4)] {
+            let data = rows(3000, 5);
+            let flat = built(&data, metric, m);
+            let base = flat.view();
+            // Drop one node in `share` (and, with share 2, half of them).
+            let new_id = renumber(data.len(), |i| i % share == 1);
+            let h = Hnsw::from_healed(&base, &new_id, params(m)).expect("same geometry");
+            let survivors = new_id.iter().flatten().count();
+            assert_eq!(h.len(), survivors);
+            assert_eq!(h.graph.allocated(), survivors);
+            for (old, new) in new_id.iter().enumerate() {
+                let Some(new) = *new else { continue };
+                assert_eq!(h.graph.vector(new).unwrap(), base.vector(old as u32).unwrap(), "vector moved");
+                let level = h.graph.data(new).unwrap().level;
+                assert_eq!(level, usize::from(base.parts().levels[old]), "level kept");
+                for layer in 0..=level {
+                    let list: Vec<NodeId> = h.graph.neighbours(new, layer).collect();
+                    assert!(list.len() <= h.graph.max_links(layer), "{metric:?} m {m}: over capacity");
+                    assert!(list.iter().all(|&x| (x as usize) < survivors), "a dropped or unknown node");
+                    assert!(!list.contains(&new), "a self-link");
+                    let mut sorted = list.clone();
+                    sorted.sort_unstable();
+                    sorted.dedup();
+                    assert_eq!(sorted.len(), list.len(), "a node listed twice");
+                }
+            }
+            let fresh = Hnsw::new(8, metric, params(m));
+            for (old, v) in data.iter().enumerate() {
+                if let Some(n) = new_id[old] {
+                    fresh.insert_at(n, v);
+                }
+            }
+            let (healed, rebuilt) = (reachable(&h), reachable(&fresh));
+            eprintln!(
+                "{metric:?} m {m}, 1 in {share} dropped: reachable healed {healed}, fresh {rebuilt} of {survivors}"
+            );
+            if metric == Metric::L2 {
+                assert_eq!(healed, survivors, "m {m}, 1 in {share} dropped: a survivor cut off");
+            } else {
+                // Inner product on all-positive data: even a fresh build
+                // leaves nodes no list reaches (the reachability pass of
+                // `to_flat` links them); healing must do no worse.
+                assert!(healed >= rebuilt, "healed {healed} vs fresh {rebuilt}");
+            }
+            let flat = h.to_flat().unwrap();
+            let written = Hnsw::from_frozen(&flat.view(), params(m)).unwrap();
+            let fresh_written = Hnsw::from_frozen(&fresh.to_flat().unwrap().view(), params(m)).unwrap();
+            eprintln!("  once written: healed {}, fresh {}", reachable(&written), reachable(&fresh_written));
+            assert_eq!(reachable(&written), survivors, "{metric:?}: every survivor reachable once written");
+            let ep = h.entry_point().unwrap();
+            assert_eq!(ep.level, h.graph.data(ep.id).unwrap().level, "entry on its own top layer");
+        }
+    }
+
+    /// Links among survivors that no dropped node was part of are kept
+    /// exactly (renumbered); a dropped entry point is replaced by a
+    /// survivor of the highest remaining level.
+    #[test]
+    fn untouched_lists_are_kept_and_a_dropped_entry_is_replaced() {
+        let data = rows(2000, 7);
+        let flat = built(&data, Metric::L2, 8);
+        let base = flat.view();
+        let entry = base.parts().entry.unwrap() as usize;
+        let new_id = renumber(data.len(), |i| i == entry || i % 50 == 3);
+        let h = Hnsw::from_healed(&base, &new_id, params(8)).unwrap();
+        let (mut untouched, mut kept_whole) = (0, 0);
+        for old in 0..data.len() as NodeId {
+            let Some(new) = new_id[old as usize] else { continue };
+            let mut before = Vec::new();
+            base.for_each_neighbour(old, 0, |x| before.push(x));
+            if before.iter().all(|&x| new_id[x as usize].is_some()) {
+                untouched += 1;
+                // Back-links from healed nodes may add to the list, or
+                // replace a link when it is full.
+                let got: Vec<NodeId> = h.graph.neighbours(new, 0).collect();
+                kept_whole += usize::from(before.iter().all(|&x| got.contains(&new_id[x as usize].unwrap())));
+            }
+        }
+        assert!(untouched > 1000, "most lists name no dropped node: {untouched}");
+        assert!(kept_whole * 10 >= untouched * 9, "{kept_whole} of {untouched} untouched lists kept whole");
+        let ep = h.entry_point().unwrap();
+        let top = (0..h.graph.allocated() as NodeId).map(|i| h.graph.data(i).unwrap().level).max().unwrap();
+        assert_eq!(ep.level, top);
+        assert_eq!(h.graph.data(ep.id).unwrap().level, top);
+    }
+
+    /// The whole merge: heal, insert the other rows, flatten. Every node
+    /// is reachable, recall is that of a fresh build, and healing gives the
+    /// same graph every time (back-links are decided per target node).
+    #[test]
+    fn merged_graph_answers_like_a_fresh_build() {
+        let data = rows(4000, 11);
+        let extra = rows(1000, 12);
+        let flat = built(&data, Metric::L2, 8);
+        let new_id = renumber(data.len(), |i| i % 4 == 0);
+        let survivors = new_id.iter().flatten().count();
+        let merged_rows: Vec<&Vec<f32>> = {
+            let mut v: Vec<Option<&Vec<f32>>> = vec![None; survivors];
+            for (old, new) in new_id.iter().enumerate() {
+                if let Some(n) = new {
+                    v[*n as usize] = Some(&data[old]);
+                }
+            }
+            v.into_iter().map(Option::unwrap).chain(&extra).collect()
+        };
+        let heal = || Hnsw::from_healed(&flat.view(), &new_id, params(8)).unwrap();
+        let h = heal();
+        let again = heal();
+        for id in 0..survivors as NodeId {
+            assert_eq!(
+                h.graph.neighbours(id, 0).collect::<Vec<_>>(),
+                again.graph.neighbours(id, 0).collect::<Vec<_>>()
+            );
+        }
+        let others: Vec<NodeId> = (survivors as NodeId..merged_rows.len() as NodeId).collect();
+        h.insert_all(&others, |id| merged_rows[id as usize].clone(), || {});
+        let merged = h.to_flat().expect("every id filled");
+        assert_eq!(merged.view().len(), merged_rows.len());
+        let fresh = {
+            let f = Hnsw::new(8, Metric::L2, params(8));
+            for (i, v) in merged_rows.iter().enumerate() {
+                f.insert_at(i as u32, v);
+            }
+            f.to_flat().unwrap()
+        };
+        let queries = rows(200, 13);
+        let recall = |g: &FlatGraph| {
+            let mut found = 0;
+            for q in &queries {
+                let mut truth: Vec<(f32, usize)> =
+                    merged_rows.iter().enumerate().map(|(i, v)| (crate::hnsw::distance(Metric::L2, q, v), i)).collect();
+                truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let truth: Vec<usize> = truth[..10].iter().map(|t| t.1).collect();
+                found += g
+                    .view()
+                    .search(q, 10, 20, &|_| true)
+                    .iter()
+                    .filter(|(id, _)| truth.contains(&(*id as usize)))
+                    .count();
+            }
+            found as f64 / (10 * queries.len()) as f64
+        };
+        let (r_merged, r_fresh) = (recall(&merged), recall(&fresh));
+        eprintln!("recall@10 at ef 20: merged {r_merged:.4}, fresh {r_fresh:.4}");
+        assert!(r_merged >= r_fresh - 0.02, "merged {r_merged} vs fresh {r_fresh}");
+        let reach = Hnsw::from_frozen(&merged.view(), params(8)).unwrap();
+        assert_eq!(reachable(&reach), merged_rows.len());
+    }
+
+    #[test]
+    fn other_geometry_or_no_survivor_is_refused() {
+        let data = rows(500, 3);
+        let flat = built(&data, Metric::L2, 8);
+        let all = renumber(data.len(), |_| false);
+        assert!(Hnsw::from_healed(&flat.view(), &all, params(6)).is_none(), "other m");
+        assert!(Hnsw::from_healed(&flat.view(), &all[1..], params(8)).is_none(), "short map");
+        assert!(Hnsw::from_healed(&flat.view(), &vec![None; data.len()], params(8)).is_none(), "nothing survives");
+        let h = Hnsw::from_healed(&flat.view(), &all, params(8)).unwrap();
+        assert_eq!(h.to_flat().unwrap().view().len(), data.len());
+    }
+}
