@@ -106,21 +106,10 @@ fn run(spec: &Spec) -> Figures {
         .map(|q| common::brute_force(&vectors, q, 10, Distance::L2).into_iter().map(|j| live[j].0.clone()).collect())
         .collect();
     let table = |c: &vego::Collection| EFS.iter().map(|&ef| recall_at(c, &truth, &queries, ef)).collect::<Vec<_>>();
-    let split = |c: &vego::Collection| {
-        let (even, odd): (Vec<usize>, Vec<usize>) = (0..queries.len()).partition(|q| q % 2 == 0);
-        let r = |qs: &[usize]| {
-            let t: Vec<Vec<String>> = qs.iter().map(|&q| truth[q].clone()).collect();
-            let qv: Vec<Vec<f32>> = qs.iter().map(|&q| queries[q].clone()).collect();
-            recall_at(c, &t, &qv, None)
-        };
-        eprintln!("split even-centre queries {:.4}, odd {:.4}", r(&even), r(&odd));
-    };
-    split(&c);
     let before = table(&c);
     let stats = c.compact().unwrap();
     assert_eq!(stats.segments_out, 1);
     let after = table(&c);
-    split(&c);
     let fresh = db.create_collection("fresh", CollectionConfig::new(spec.dim).distance(Distance::L2)).unwrap();
     fresh.insert_batch(live.iter().map(|(n, v)| Document::new(n.clone(), v.clone())).collect()).unwrap();
     fresh.flush().unwrap();
@@ -155,6 +144,13 @@ fn compacted_graph_of_id_ordered_clusters_is_as_good_as_a_fresh_build() {
     let f = run(&Spec { n: N, dim: DIM, segments: 1, deleted: |i| i % 2 == 0 });
     let (after, baseline) = (f.after[DEFAULT], f.fresh[DEFAULT]);
     assert!(after >= baseline - 0.01, "compacted graph recall@10 {after} below a fresh build's {baseline}");
+}
+
+#[test]
+fn probe_quarter() {
+    for segments in [1, 4] {
+        run(&Spec { n: N, dim: DIM, segments, deleted: |i| i % 4 == 0 });
+    }
 }
 
 /// A workload from the environment, for measuring: `VEGO_N`, `VEGO_DIM`,

@@ -92,6 +92,20 @@ fn parallel_map<T: Sync, R: Send, S: Default>(items: &[T], f: impl Fn(&T, &mut S
     all.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Of the layer-0 links of `base`'s surviving nodes (`new_id[old]` is
+/// `Some`), how many name a dropped node, and how many there are: the
+/// share of the graph that healing has to redo.
+pub(crate) fn dropped_links(base: &FrozenGraph<'_>, new_id: &[Option<NodeId>]) -> (usize, usize) {
+    let (mut dropped, mut links) = (0, 0);
+    for old in (0..base.len() as NodeId).filter(|&o| new_id.get(o as usize).is_some_and(Option::is_some)) {
+        base.for_each_neighbour(old, 0, |nb| {
+            links += 1;
+            dropped += usize::from(new_id.get(nb as usize).is_none_or(Option::is_none));
+        });
+    }
+    (dropped, links)
+}
+
 impl Hnsw {
     /// A live index holding the nodes of `base` that survive: node `old`
     /// becomes node `new_id[old]` (`None`: dropped), keeping its vector,

@@ -39,6 +39,7 @@ mod tests;
 pub use distance::{distance, kernel_sets, normalize, DistanceFn, Metric};
 pub use frozen::{FlatGraph, FrozenGraph, FrozenGraphError, FrozenParts};
 pub use index::Hnsw;
+pub(crate) use merge::dropped_links;
 pub use params::HnswParams;
 
 /// Dense identifier of an inserted vector: `0, 1, 2, ...` in the order the
