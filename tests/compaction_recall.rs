@@ -1,17 +1,32 @@
 //! Issue 13, item 6: compaction made search worse. Merged (and re-built
 //! flushed) graphs inserted rows in sorted-id order, and real ids (chunks of
-//! one document, time-ordered keys) sort similar vectors together; they are
-//! now inserted in a seeded shuffle (`flush::build_graph`). On data whose id
-//! order follows the clusters, the compacted graph must be as good as a
-//! graph built fresh over the same live rows in their (interleaved)
-//! insertion order.
+//! one document, time-ordered keys) sort similar vectors together; fresh
+//! builds now insert in a seeded shuffle (`flush::build_graph`), and a merge
+//! starts from the largest input's graph when few of its links are lost
+//! (`compaction::reused_graph`, `hnsw/merge.rs`): surviving rows keep their
+//! links, the holes the dropped rows leave are healed, the other inputs'
+//! rows are inserted.
 //!
-//! Measured here (20k x 32, half deleted, a tenth updated): recall@10 at the
-//! default ef 0.9975 before compaction (two segments, the deleted rows still
-//! serving as waypoints), 0.9855 after, 0.981 for the fresh build; with the
-//! sorted insertion order the compacted graph got 0.9805. Recall after
-//! compaction is therefore still below recall before it: the merged graph
-//! has half the nodes to walk through, which insertion order cannot make up.
+//! Data whose id order follows the clusters: 50 centres, document `i` near
+//! centre `(i * 7) % 50`, ids sorted by centre. Measured (recall@10 at the
+//! default ef 100; this file's tests print every figure):
+//!
+//! | workload (20k x 32, a tenth of the rest updated) | before | after | fresh build |
+//! |---|---|---|---|
+//! | every other document deleted (all of 25 centres) | 0.9975 | 0.986 | 0.9815 |
+//! | every fourth deleted (half of 25 centres' documents) | 1.0000 | 1.0000 | 1.0000 |
+//! | the same over 4 segments | 1.0000 | 0.9995–1.0000 | 1.0000 |
+//!
+//! At lower ef the merged graph beats the fresh build by more (ef 40, the
+//! first workload: 0.94–0.96 against 0.92). Recall after compaction is not
+//! above recall before it at the same ef where the search before it does
+//! more work: each segment is searched with its own ef, and deleted rows
+//! still serve as waypoints without counting against ef, so a segment with
+//! half its rows dead is walked like one at twice the ef. With whole
+//! centres deleted, the queries aimed at them find their neighbours through
+//! the deleted rows before compaction; after it the merged graph has to
+//! jump the void. A graph built with ef_construction 800 instead of 200
+//! gets 0.997 there; no merge at the default parameters does.
 
 mod common;
 
@@ -63,6 +78,8 @@ struct Figures {
     before: Vec<f64>,
     after: Vec<f64>,
     fresh: Vec<f64>,
+    /// Rows whose graph links the merge took over (`CompactionStats`).
+    reused: u64,
 }
 
 fn recall_at(c: &vego::Collection, truth: &[Vec<String>], queries: &[Vec<f32>], ef: Option<usize>) -> f64 {
@@ -113,7 +130,7 @@ fn run(spec: &Spec) -> Figures {
     let fresh = db.create_collection("fresh", CollectionConfig::new(spec.dim).distance(Distance::L2)).unwrap();
     fresh.insert_batch(live.iter().map(|(n, v)| Document::new(n.clone(), v.clone())).collect()).unwrap();
     fresh.flush().unwrap();
-    let figures = Figures { before, after, fresh: table(&fresh) };
+    let figures = Figures { before, after, fresh: table(&fresh), reused: stats.graph_rows_reused };
     let show = |v: &[f64]| {
         EFS.iter()
             .zip(v)
@@ -122,12 +139,14 @@ fn run(spec: &Spec) -> Figures {
             .join(", ")
     };
     eprintln!(
-        "{} x {}, {} segments + 1, {} of {} deleted; recall@10 per ef\n  before compaction {}\n  after             {}\n  fresh build       {}",
+        "{} x {}, {} segment(s) + 1, {} of {} deleted, {} graph rows reused; recall@10 per ef\n  before compaction \
+         {}\n  after             {}\n  fresh build       {}",
         spec.n,
         spec.dim,
         spec.segments,
         gone.len(),
         spec.n,
+        stats.graph_rows_reused,
         show(&figures.before),
         show(&figures.after),
         show(&figures.fresh)
@@ -138,19 +157,43 @@ fn run(spec: &Spec) -> Figures {
 /// Index of the default ef in [`EFS`].
 const DEFAULT: usize = 3;
 
+/// Half the rows deleted, but as whole clusters: the merged graph starts
+/// from the old one (8 % of its survivors' links are lost) and is better
+/// than a fresh build. It stays below recall before compaction (see the
+/// module docs), by at most this much at the default ef.
 #[test]
 fn compacted_graph_of_id_ordered_clusters_is_as_good_as_a_fresh_build() {
     // Every other document deleted: all of the even centres' documents.
     let f = run(&Spec { n: N, dim: DIM, segments: 1, deleted: |i| i % 2 == 0 });
-    let (after, baseline) = (f.after[DEFAULT], f.fresh[DEFAULT]);
-    assert!(after >= baseline - 0.01, "compacted graph recall@10 {after} below a fresh build's {baseline}");
+    assert!(f.reused > 0, "the largest segment's graph is reused");
+    let (before, after, fresh) = (f.before[DEFAULT], f.after[DEFAULT], f.fresh[DEFAULT]);
+    assert!(after >= fresh - 0.01, "compacted graph recall@10 {after} below a fresh build's {fresh}");
+    assert!(after >= before - 0.02, "recall@10 {before} before compaction, {after} after");
 }
 
+/// A quarter deleted (half of the even centres' documents): recall after
+/// compaction is at least recall before it at the default ef, and that of
+/// a fresh build.
 #[test]
-fn probe_quarter() {
-    for segments in [1, 4] {
-        run(&Spec { n: N, dim: DIM, segments, deleted: |i| i % 4 == 0 });
-    }
+fn compaction_of_thinned_clusters_keeps_recall() {
+    let f = run(&Spec { n: N, dim: DIM, segments: 1, deleted: |i| i % 4 == 0 });
+    assert!(f.reused > 0, "the largest segment's graph is reused");
+    let (before, after, fresh) = (f.before[DEFAULT], f.after[DEFAULT], f.fresh[DEFAULT]);
+    assert!(after >= before, "recall@10 {before} before compaction, {after} after");
+    assert!(after >= fresh - 0.01, "compacted graph recall@10 {after} below a fresh build's {fresh}");
+}
+
+/// The same over four segments (and a fifth of deletes and updates): the
+/// merge reuses the largest one's graph and inserts the other three's rows.
+/// Before compaction each of five small segments is searched with the full
+/// ef, which finds all but a miss in 2,000 at most after it.
+#[test]
+fn compaction_of_several_segments_keeps_recall() {
+    let f = run(&Spec { n: N, dim: DIM, segments: 4, deleted: |i| i % 4 == 0 });
+    assert!(f.reused > 0, "the largest segment's graph is reused");
+    let (before, after, fresh) = (f.before[DEFAULT], f.after[DEFAULT], f.fresh[DEFAULT]);
+    assert!(after >= before - 0.001, "recall@10 {before} before compaction, {after} after");
+    assert!(after >= fresh - 0.01, "compacted graph recall@10 {after} below a fresh build's {fresh}");
 }
 
 /// A workload from the environment, for measuring: `VEGO_N`, `VEGO_DIM`,
