@@ -8,7 +8,6 @@
 //! safety is the flush's: the merged file is renamed into place, and becomes part of the database with one manifest
 //! edit that also forgets the old files; leftovers are deleted at open.
 
-mod graph;
 mod merge;
 pub(crate) mod policy;
 
@@ -19,8 +18,9 @@ use crate::engine::core::CollectionCore;
 use crate::engine::install;
 use crate::engine::layers::Layers;
 use crate::engine::layout::segment_file_name;
-use crate::engine::segment_out::write_segment;
+use crate::engine::segment_out::{build_graph, write_segment};
 use crate::engine::shared::DbShared;
+use crate::model::progress::{Reporter, Task};
 use crate::model::stats::CompactionStats;
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
@@ -87,13 +87,17 @@ fn merge_chosen(
     // versions. Every write at or below `vis` has its record written; sync.
     crate::engine::flush::sync_wal(db)?;
     let Collected { kept, tombstones } = collect(inputs, older, vis, &mut stats)?;
-    let graph = graph::merged_graph(db, core, inputs, &kept, &mut stats);
     let input = SegmentIn {
         dimension: core.config.dimension as u32,
         metric: crate::codec::distance::code(core.config.distance),
         rows: kept.iter().map(|k| RowIn { id: &k.id, seq: k.seq, vector: &k.raw, metadata: &k.metadata }).collect(),
         tombstones: tombstones.iter().map(|(id, seq)| (id.as_str(), *seq)).collect(),
-        graph,
+        graph: build_graph(
+            core,
+            kept.len(),
+            |i| kept[i].index.clone(),
+            &Reporter::new(db.options.progress.as_ref(), Task::Compaction, &core.name, kept.len() as u64),
+        ),
     };
     let (merged, entry) = write_segment(db, core, &input)?;
     let (file_id, path) = (entry.file_id, merged.path().to_path_buf());
