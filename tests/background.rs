@@ -47,6 +47,24 @@ fn batch(b: u64, n: u64) -> Vec<Document> {
     (0..n).map(|i| Document::new(format!("d{b}-{i}"), common::vector(b * n + i, DIM))).collect()
 }
 
+/// Options whose progress callback stops the first merge inside its graph
+/// build: `held` reports it stopped; sending on (or dropping) the returned
+/// sender lets it go on.
+fn holding_the_first_merge() -> (Options, std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let once = parking_lot::Mutex::new(Some((held_tx, release_rx)));
+    let progress = move |p: &vego::Progress| {
+        if p.task == vego::Task::Compaction && p.done < p.total {
+            if let Some((held, release)) = once.lock().take() {
+                held.send(()).unwrap();
+                let _ = release.recv(); // until the test lets go
+            }
+        }
+    };
+    (Options::default().progress(progress), held_rx, release_tx)
+}
+
 /// Defect (issue 12, 9): every background flush started a thread of its
 /// own, joined only at close — while one flush was slow, each further full
 /// memtable started another (79 → 203 mappings over ~96 flushes). One
@@ -123,22 +141,8 @@ fn a_write_racing_close_starts_no_flush_after_close_returns() {
 fn a_flush_completes_while_a_merge_runs() {
     let _serial = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-    let gate = Arc::new(parking_lot::Mutex::new(()));
-    let hold = gate.lock();
-    let progress = {
-        let gate = gate.clone();
-        let held_tx = parking_lot::Mutex::new(Some(held_tx));
-        move |p: &vego::Progress| {
-            if p.task == vego::Task::Compaction && p.done < p.total {
-                if let Some(tx) = held_tx.lock().take() {
-                    tx.send(()).unwrap();
-                    drop(gate.lock()); // held until the test lets go
-                }
-            }
-        }
-    };
-    let db = Db::open(dir.path(), Options::default().progress(progress)).unwrap();
+    let (options, held_rx, hold) = holding_the_first_merge();
+    let db = Db::open(dir.path(), options).unwrap();
     let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
     for b in 0..3 {
         c.insert_batch(batch(b, 2_000)).unwrap();
@@ -190,22 +194,8 @@ fn a_flush_completes_while_a_merge_runs() {
 fn dropping_the_last_handle_during_a_background_merge_releases_the_lock_before_it_returns() {
     let _serial = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
-    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-    let gate = Arc::new(parking_lot::Mutex::new(()));
-    let hold = gate.lock();
-    let progress = {
-        let gate = gate.clone();
-        let held_tx = parking_lot::Mutex::new(Some(held_tx));
-        move |p: &vego::Progress| {
-            if p.task == vego::Task::Compaction && p.done < p.total {
-                if let Some(tx) = held_tx.lock().take() {
-                    tx.send(()).unwrap();
-                    drop(gate.lock());
-                }
-            }
-        }
-    };
-    let db = Db::open(dir.path(), Options::default().progress(progress)).unwrap();
+    let (options, held_rx, hold) = holding_the_first_merge();
+    let db = Db::open(dir.path(), options).unwrap();
     let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
     for b in 0..4 {
         c.insert_batch(batch(b, 1_500)).unwrap();
