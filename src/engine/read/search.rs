@@ -109,6 +109,16 @@ impl TopK {
     fn into_sorted(self) -> Vec<Scored> {
         self.heap.into_sorted_vec()
     }
+
+    /// Nearest first, as (node or row, distance): a top-k over one layer,
+    /// whose entries all name that layer.
+    fn into_layer_hits(self) -> Vec<(u32, f32)> {
+        let id = |s: Source| match s {
+            Source::Mem(_, node) => node,
+            Source::Seg(_, row) => row,
+        };
+        self.into_sorted().into_iter().map(|Scored(d, s)| (id(s), d)).collect()
+    }
 }
 
 fn search_prepared(
@@ -243,13 +253,7 @@ fn exact_memtable_rows(
             .unwrap_or_else(|| distance(metric, query, &mem.row(node).index_vector(metric)));
         top.push(d, Source::Mem(0, node));
     }
-    top.into_sorted()
-        .into_iter()
-        .map(|Scored(d, s)| match s {
-            Source::Mem(_, n) => (n, d),
-            Source::Seg(..) => unreachable!("memtable scan yields memtable rows"),
-        })
-        .collect()
+    top.into_layer_hits()
 }
 
 /// Matching rows at or below this count (or this share of the segment or
@@ -319,13 +323,7 @@ fn exact(seg: &Segment, metric: Metric, query: &[f32], k: usize, rows: impl Iter
     for row in rows {
         top.push(distance(metric, query, seg.vector(row)), Source::Seg(0, row));
     }
-    top.into_sorted()
-        .into_iter()
-        .map(|Scored(d, s)| match s {
-            Source::Seg(_, r) => (r, d),
-            Source::Mem(..) => unreachable!("segment scan yields segment rows"),
-        })
-        .collect()
+    top.into_layer_hits()
 }
 
 /// The graph works with squared L2; users get the Euclidean distance.
