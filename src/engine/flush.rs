@@ -168,7 +168,9 @@ fn flush_one(db: &DbShared, core: &CollectionCore, f: &Frozen) -> Result<()> {
 fn segment_graph(db: &DbShared, core: &CollectionCore, mem: &Memtable, mem_rows: &[u32]) -> FlatGraph {
     let n = mem_rows.len();
     let progress = Reporter::new(db.options.progress.as_ref(), Task::Flush, &core.name, n as u64);
-    if n == mem.row_count() && mem_rows.iter().enumerate().all(|(i, &r)| i as u32 == r) {
+    // (Not while replayed rows wait for the indexer: a partial graph is no graph.)
+    let whole = n == mem.row_count() && mem.unlinked_below() == 0 && mem.graph().len() == n;
+    if whole && mem_rows.iter().enumerate().all(|(i, &r)| i as u32 == r) {
         if let Some(g) = mem.graph().to_flat() {
             progress.add(n as u64);
             return g;

@@ -74,6 +74,7 @@ pub(crate) fn open(dir: PathBuf, opts: Options) -> Result<(Arc<DbShared>, Vec<Ar
         segment_bytes_written: AtomicU64::new(0),
         flusher: Background::default(),
         compactor: Background::default(),
+        indexer: Background::default(),
         io,
         lock: Mutex::new(Some(lock)),
     });
@@ -84,6 +85,11 @@ pub(crate) fn open(dir: PathBuf, opts: Options) -> Result<(Arc<DbShared>, Vec<Ar
         .compactor
         .start("vego-compactor", move |id| maintenance::compaction_job(&weak, id))
         .map_err(io_err(&shared.dir))?;
+    let weak = Arc::downgrade(&shared);
+    shared.indexer.start("vego-indexer", move |id| maintenance::link_job(&weak, id)).map_err(io_err(&shared.dir))?;
+    for core in recovered.cores.iter().filter(|c| c.layers.load().active.unlinked_below() > 0) {
+        shared.indexer.request(core.id);
+    }
     Ok((shared, recovered.cores))
 }
 
@@ -128,6 +134,7 @@ pub(crate) fn close(db: &DbShared) -> Result<()> {
         return Ok(());
     }
     // No background write may outlive this call (nor the lock it releases).
+    db.indexer.stop();
     db.flusher.stop();
     db.compactor.stop();
     let mut result = flush_all(db);

@@ -1,13 +1,16 @@
 //! What the background workers do for a collection: the flusher writes its
 //! frozen memtables to segments and, if the policy then wants a merge, asks
 //! the compactor, which merges. Two workers, so a long merge never holds up
-//! the flushes that writers wait for.
+//! the flushes that writers wait for. A third, the indexer, links the rows
+//! WAL replay left unlinked so that open need not wait for their graph.
 
-use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use crate::engine::core::CollectionCore;
 use crate::engine::shared::DbShared;
 use crate::engine::{compaction, flush};
+use crate::model::progress::{Reporter, Task};
 
 /// The flusher's job for collection `id`: `None` once the database is gone,
 /// else whether the flush succeeded (or there was nothing to do).
@@ -32,6 +35,30 @@ pub(crate) fn compaction_job(db: &Weak<DbShared>, id: u64) -> Option<bool> {
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => break,
         }
+    }
+    Some(true)
+}
+
+/// The indexer's job for collection `id`: link the rows WAL replay left
+/// unlinked in each of its memtables. Stops early once the database closes,
+/// the collection is dropped, or the memtable has left the collection's
+/// layers (flushed: its segment has a graph of its own).
+pub(crate) fn link_job(db: &Weak<DbShared>, id: u64) -> Option<bool> {
+    let db = db.upgrade()?;
+    let Some(core) = db.cores.read().get(&id).cloned() else { return Some(true) };
+    let t = core.layers.load_full();
+    for mem in std::iter::once(&t.active).chain(t.frozen.iter().map(|f| &f.mem)) {
+        let below = u64::from(mem.unlinked_below());
+        if below == 0 {
+            continue;
+        }
+        let still_here = || {
+            let now = core.layers.load();
+            Arc::ptr_eq(&now.active, mem) || now.frozen.iter().any(|f| Arc::ptr_eq(&f.mem, mem))
+        };
+        let stop = || db.closed.load(Ordering::Acquire) || core.dropped.load(Ordering::Acquire) || !still_here();
+        let progress = Reporter::new(db.options.progress.as_ref(), Task::Recovery, &core.name, below);
+        mem.link_deferred(&stop, &|| progress.add(1));
     }
     Some(true)
 }

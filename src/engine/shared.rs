@@ -44,6 +44,8 @@ pub(crate) struct DbShared {
     /// The background merger, its own thread so that a long merge never
     /// holds up the flushes writers wait for; stopped and joined at close.
     pub compactor: Background,
+    /// Links the rows WAL replay appended unlinked (see `maintenance::link_job`).
+    pub indexer: Background,
     /// How segment files are read.
     pub io: IoConfig,
     /// Bytes of segment files written (flushes and compactions) since open.

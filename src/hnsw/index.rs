@@ -108,6 +108,11 @@ impl Hnsw {
         self.graph.vector(node).map(f)
     }
 
+    /// Whether `node`'s insert has completed (a walk can return it).
+    pub fn is_linked(&self, node: NodeId) -> bool {
+        self.graph.is_ready(node)
+    }
+
     /// Approximate heap bytes used: vectors, link lists, node slots and idle
     /// search scratch.
     pub fn memory_bytes(&self) -> usize {

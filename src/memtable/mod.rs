@@ -5,6 +5,11 @@
 //! * `chains` — id → version chain (seq, row or tombstone), newest last, in a
 //!   `crossbeam-skiplist` map so readers never lock the whole table.
 //!
+//! Rows replayed from the WAL at open are appended *unlinked*: open does
+//! not wait for their graph (200k replayed 384-d rows took 396 s to link).
+//! Until the indexer has linked them ([`Memtable::link_deferred`], run in
+//! the background), searches scan them exactly ([`Memtable::unlinked_below`]).
+//!
 //! A row is visible to a snapshot at `s` when `row.seq <= s < row.superseded_at`:
 //! the superseding seq is recorded on the old row when an update or delete is
 //! applied, so searches test visibility in O(1) per graph node.
@@ -12,7 +17,7 @@
 mod chain;
 mod row;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
@@ -37,6 +42,9 @@ pub(crate) struct Memtable {
     /// a row is visible at `s` exactly when `row.seq <= s`, and since rows
     /// are appended in seq order the visible rows are a prefix.
     dead_rows: AtomicU64,
+    /// Rows below this number may not be linked into the graph yet (they
+    /// were replayed at open; see the module docs); 0 once all are.
+    unlinked_below: AtomicU32,
 }
 
 /// What [`Memtable::undo`] removed, for the repair of older layers.
@@ -70,6 +78,7 @@ impl Memtable {
             bytes: AtomicU64::new(0),
             min_seq: AtomicU64::new(u64::MAX),
             dead_rows: AtomicU64::new(0),
+            unlinked_below: AtomicU32::new(0),
         }
     }
 
@@ -179,6 +188,59 @@ impl Memtable {
     pub fn index_row(&self, row: u32) {
         let r = &self.rows[row as usize];
         self.graph.insert_at(row, &r.index_vector(self.graph.metric()));
+    }
+
+    /// Leaves every row appended so far to [`Memtable::link_deferred`]
+    /// (WAL replay appends without linking). Searches scan them exactly
+    /// until then.
+    pub fn defer_linking(&self) {
+        let rows = u32::try_from(self.rows.count()).expect("memtable row count exceeds u32");
+        self.unlinked_below.store(rows, Ordering::Release);
+    }
+
+    /// Rows below this number may still be unlinked (0: every row is linked
+    /// or being linked by its writer, as usual).
+    pub fn unlinked_below(&self) -> u32 {
+        self.unlinked_below.load(Ordering::Acquire)
+    }
+
+    /// Whether `row` is linked into the graph (searchable by a graph walk).
+    pub fn is_linked(&self, row: u32) -> bool {
+        self.graph.is_linked(row)
+    }
+
+    /// Links the rows [`Memtable::defer_linking`] left unlinked, on every
+    /// core, calling `progress` per row; stops early (returning `false`)
+    /// once `stop()` says so, checked between rows. Only one call may run
+    /// at a time (the indexer is one worker).
+    pub fn link_deferred(&self, stop: &(dyn Fn() -> bool + Sync), progress: &(dyn Fn() + Sync)) -> bool {
+        let below = self.unlinked_below() as usize;
+        let next = AtomicUsize::new(0);
+        let work = || loop {
+            if stop() {
+                return;
+            }
+            let row = next.fetch_add(1, Ordering::Relaxed);
+            if row >= below {
+                return;
+            }
+            if !self.graph.is_linked(row as u32) {
+                self.index_row(row as u32);
+            }
+            progress();
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
+        if stop() && next.load(Ordering::Relaxed) < below {
+            return false;
+        }
+        self.unlinked_below.store(0, Ordering::Release);
+        true
     }
 
     /// The row, by row number.

@@ -30,11 +30,18 @@ impl Row {
 
     /// The vector as the graph stores it.
     pub fn index_vector(&self, metric: Metric) -> Vec<f32> {
-        let mut v = self.vector.to_vec();
-        if metric == Metric::Cosine {
-            normalize(&mut v);
-        }
+        let mut v = Vec::with_capacity(self.vector.len());
+        self.index_vector_into(metric, &mut v);
         v
+    }
+
+    /// [`Row::index_vector`] into a reused buffer (exact scans of many rows).
+    pub fn index_vector_into(&self, metric: Metric, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend_from_slice(&self.vector);
+        if metric == Metric::Cosine {
+            normalize(out);
+        }
     }
 
     /// The document with only what a search asked for.

@@ -15,6 +15,10 @@ pub enum Task {
     Flush,
     /// Building the graph of a compacted segment.
     Compaction,
+    /// Linking the documents replayed from the WAL at open into their
+    /// memtable's graph. Runs in the background after open returns; the
+    /// documents are searchable (by exact scan) meanwhile.
+    Recovery,
 }
 
 /// One progress report: `done` of `total` items of `task` on `collection`.
@@ -69,11 +73,6 @@ impl<'a> Reporter<'a> {
         Reporter { callback, task, collection, total, state: Mutex::new((0, 0)) }
     }
 
-    /// A reporter that never calls anything.
-    pub(crate) fn silent() -> Reporter<'static> {
-        Reporter::new(None, Task::Flush, "", 0)
-    }
-
     /// Counts `n` more finished items.
     pub(crate) fn add(&self, n: u64) {
         let Some(callback) = self.callback else { return };
@@ -110,6 +109,6 @@ mod tests {
         });
         let seen = seen.lock().clone();
         assert_eq!(seen, vec![1024, 2048, 3000]);
-        Reporter::silent().add(5);
+        Reporter::new(None, Task::Flush, "", 0).add(5);
     }
 }

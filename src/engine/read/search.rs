@@ -184,6 +184,34 @@ fn search_memtable(
     seq: u64,
     filter: Option<&Filter>,
 ) -> Vec<(NodeId, f32)> {
+    if mem.unlinked_below() == 0 {
+        return search_linked_memtable(mem, query, k, ef, seq, filter);
+    }
+    // Rows replayed at open that the indexer has not linked yet: scanned
+    // before the walk, so a row linked meanwhile is found twice (and
+    // deduplicated) rather than not at all.
+    let unlinked = (0..mem.unlinked_below()).filter(|&node| {
+        let row = mem.row(node);
+        !mem.is_linked(node) && row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata))
+    });
+    let mut hits = exact_memtable_rows(mem, query, k, unlinked);
+    hits.extend(search_linked_memtable(mem, query, k, ef, seq, filter));
+    hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let mut seen = std::collections::HashSet::with_capacity(hits.len());
+    hits.retain(|&(node, _)| seen.insert(node));
+    hits.truncate(k);
+    hits
+}
+
+/// Graph search of a memtable's linked rows (with exact scans where they pay).
+fn search_linked_memtable(
+    mem: &Memtable,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    seq: u64,
+    filter: Option<&Filter>,
+) -> Vec<(NodeId, f32)> {
     let accept = |node: NodeId| {
         let row = mem.row(node);
         row.visible_at(seq) && filter.is_none_or(|f| f.matches_document(&row.id, &row.metadata))
@@ -244,13 +272,14 @@ fn exact_memtable_rows(
 ) -> Vec<(NodeId, f32)> {
     let metric = mem.graph().metric();
     let mut top = TopK::new(k);
+    let mut unlinked = Vec::new();
     for node in rows {
-        // Visible rows are linked, so the graph holds their (normalised)
-        // vector; the row's own vector answers all the same if it did not.
-        let d = mem
-            .graph()
-            .with_vector(node, |v| distance(metric, query, v))
-            .unwrap_or_else(|| distance(metric, query, &mem.row(node).index_vector(metric)));
+        // The graph holds linked rows' (normalised) vectors; rows replayed
+        // at open and not linked yet have only their own.
+        let d = mem.graph().with_vector(node, |v| distance(metric, query, v)).unwrap_or_else(|| {
+            mem.row(node).index_vector_into(metric, &mut unlinked);
+            distance(metric, query, &unlinked)
+        });
         top.push(d, Source::Mem(0, node));
     }
     top.into_layer_hits()
