@@ -6,6 +6,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use rayon::prelude::*;
+
 use crate::engine::core::CollectionCore;
 use crate::engine::layers::Layers;
 use crate::hnsw::{distance, normalize, Metric, NodeId};
@@ -34,18 +36,12 @@ pub(crate) fn search_batch(
     opts: &SearchOptions,
 ) -> Result<Vec<Vec<Hit>>> {
     let prepared = queries.iter().map(|q| prepare_query(core, q, opts)).collect::<Result<Vec<_>>>()?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(prepared.len().max(1));
-    if threads <= 1 || prepared.len() < 4 {
+    if prepared.len() < 4 {
         return prepared.iter().map(|q| search_prepared(core, t, seq, q, opts)).collect();
     }
-    let chunk = prepared.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = prepared
-            .chunks(chunk)
-            .map(|qs| s.spawn(move || qs.iter().map(|q| search_prepared(core, t, seq, q, opts)).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("search thread panicked")).collect()
-    })
+    // Queries side by side on the pool (whose threads also take the layers
+    // of a query that searches them in parallel).
+    prepared.par_iter().map(|q| search_prepared(core, t, seq, q, opts)).collect()
 }
 
 /// Validates the request; returns the query as the graph compares it.
@@ -133,25 +129,32 @@ fn search_prepared(
     let filter = opts.filter.as_ref();
     let mems: Vec<&Memtable> = std::iter::once(&*t.active).chain(t.frozen.iter().map(|f| &*f.mem)).collect();
     let metric = core.metric();
-    let mut top = TopK::new(k);
-    for (i, mem) in mems.iter().enumerate() {
-        let found = match opts.exact {
-            true => exact_memtable(mem, query, k, seq, filter),
-            false => search_memtable(mem, query, k, ef, seq, filter),
-        };
-        for (node, d) in found {
-            top.push(d, Source::Mem(i, node));
+    // One search per layer; layers are independent, so several large ones
+    // are searched side by side (issue 15: six segments at 1M searched one
+    // after another ran at a sixth of one merged segment's QPS).
+    let search_layer = |layer: usize| -> Result<Vec<(f32, Source)>> {
+        if let Some(mem) = mems.get(layer) {
+            let found = match opts.exact {
+                true => exact_memtable(mem, query, k, seq, filter),
+                false => search_memtable(mem, query, k, ef, seq, filter),
+            };
+            return Ok(found.into_iter().map(|(node, d)| (d, Source::Mem(layer, node))).collect());
         }
-    }
-    for (i, seg) in t.segments.iter().enumerate() {
-        let found = match opts.exact {
+        let i = layer - mems.len();
+        let seg = &t.segments[i];
+        let found = match opts.exact || (seg.rows() as usize) <= EXACT_SEGMENT_ROWS_MAX {
             true => exact_segment(seg, metric, query, k, seq, filter)?,
             false => search_segment(seg, metric, query, k, ef, seq, filter)?,
         };
-        for (row, d) in found {
-            top.push(d, Source::Seg(i, row));
-        }
-    }
+        Ok(found.into_iter().map(|(row, d)| (d, Source::Seg(i, row))).collect())
+    };
+    let layers = mems.len() + t.segments.len();
+    let per_layer: Vec<Vec<(f32, Source)>> = match parallel_pays(&mems, &t.segments) {
+        true => (0..layers).into_par_iter().map(search_layer).collect::<Result<_>>()?,
+        false => (0..layers).map(search_layer).collect::<Result<_>>()?,
+    };
+    let mut top = TopK::new(k);
+    per_layer.into_iter().flatten().for_each(|(d, src)| top.push(d, src));
     top.into_sorted()
         .into_iter()
         .map(|Scored(d, src)| {
@@ -283,6 +286,23 @@ fn exact_memtable_rows(
         top.push(d, Source::Mem(0, node));
     }
     top.into_layer_hits()
+}
+
+/// Segments of at most this many rows are answered by an exact scan: a
+/// graph walk at the usual ef visits most of them anyway, and exact is exact.
+const EXACT_SEGMENT_ROWS_MAX: usize = 1_024;
+
+/// Layers of at least this many rows are worth a thread of their own: below
+/// it a search takes tens of microseconds, the cost of handing work to the
+/// pool and waiting for it.
+const PARALLEL_LAYER_ROWS_MIN: usize = 16_384;
+
+/// Whether a query should search its layers in parallel: when at least two
+/// of them are large.
+fn parallel_pays(mems: &[&Memtable], segments: &[std::sync::Arc<Segment>]) -> bool {
+    let big_mems = mems.iter().filter(|m| m.row_count() >= PARALLEL_LAYER_ROWS_MIN);
+    let big_segments = segments.iter().filter(|s| s.rows() as usize >= PARALLEL_LAYER_ROWS_MIN);
+    big_mems.count() + big_segments.count() >= 2
 }
 
 /// Matching rows at or below this count (or this share of the segment or
