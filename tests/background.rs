@@ -1,6 +1,6 @@
-//! The background workers: flushes and compactions run on two long-lived
-//! threads per database (a flusher and a compactor), stopped and joined by
-//! `close`. (A file of its own,
+//! The background workers: flushes, compactions and the linking of replayed
+//! rows run on three long-lived threads per database (flusher, compactor,
+//! indexer), stopped and joined by `close`. (A file of its own,
 //! run one test at a time: it counts the process's threads.)
 
 mod common;
@@ -22,7 +22,7 @@ fn background_threads() -> usize {
     let names = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
     names
         .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .filter(|n| n.starts_with("vego-flush") || n.starts_with("vego-compact") || n.starts_with("vego-backgroun"))
+        .filter(|n| ["vego-flush", "vego-compact", "vego-index", "vego-backgroun"].iter().any(|p| n.starts_with(p)))
         .count()
 }
 
@@ -82,8 +82,11 @@ fn a_stuck_flush_does_not_make_later_flushes_start_threads() {
         c.insert_batch(batch(b, 500)).unwrap();
     }
     fs.wait_reached(".vseg.tmp");
-    assert_eq!(background_threads(), 2, "one flusher and one compactor, however many flushes wait");
+    // Checked after the gate opens: a failed assertion while the flush is
+    // held would hang the test in the handles' drop instead of failing it.
+    let threads = background_threads();
     fs.release(".vseg.tmp");
+    assert_eq!(threads, 3, "one flusher, one compactor, one indexer, however many flushes wait");
     c.flush().unwrap();
     assert_eq!(c.len(), 14 * 500);
     drop(c);
@@ -220,5 +223,55 @@ fn dropping_the_last_handle_during_a_background_merge_releases_the_lock_before_i
     }
     let db = Db::open(dir.path(), Options::default()).unwrap();
     assert_eq!(db.collection("c").unwrap().len(), 4 * 1_500);
+    db.close().unwrap();
+}
+
+/// Issue 15: close waited for a running merge to finish (103.8 s after a
+/// 1M-row ingest). It now gives the merge up at its next graph insert: the
+/// caller of `compact()` gets `Error::Closed`, nothing of the merge is left
+/// on disk, and its input segments stay as they were.
+#[test]
+fn close_gives_up_a_running_merge_and_keeps_its_inputs() {
+    let _serial = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (options, held_rx, hold) = holding_the_first_merge();
+    let db = Db::open(dir.path(), options).unwrap();
+    let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
+    for b in 0..3 {
+        c.insert_batch(batch(b, 2_000)).unwrap();
+        c.flush().unwrap();
+    }
+    let merge = thread::spawn({
+        let c = c.clone();
+        move || c.compact()
+    });
+    held_rx.recv_timeout(Duration::from_secs(120)).expect("the merge reached its graph build");
+    let closer = thread::spawn({
+        let db = db.clone();
+        move || db.close()
+    });
+    // Close has begun once writes are refused.
+    let probe = Document::new("probe", common::vector(1, DIM));
+    let t = std::time::Instant::now();
+    let mut probed = false; // a probe written before close began: close flushes it
+    loop {
+        match c.insert(probe.clone()) {
+            Err(vego::Error::Closed) => break,
+            other => probed |= other.is_ok(),
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "close never began");
+        thread::sleep(Duration::from_millis(5));
+    }
+    drop(hold);
+    assert!(matches!(merge.join().unwrap(), Err(vego::Error::Closed)), "the merge gave up");
+    closer.join().unwrap().unwrap();
+    assert!(files(dir.path()).keys().all(|f| !f.ends_with(".tmp")), "no merge leftovers: {:?}", files(dir.path()));
+    drop(c);
+    drop(db);
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    let flushed_by_close = usize::from(probed);
+    assert_eq!(c.stats().segments as usize, 3 + flushed_by_close, "the inputs are still the collection's segments");
+    assert_eq!(c.len(), 3 * 2_000 + flushed_by_close);
     db.close().unwrap();
 }

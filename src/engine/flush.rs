@@ -176,7 +176,9 @@ fn segment_graph(db: &DbShared, core: &CollectionCore, mem: &Memtable, mem_rows:
             return g;
         }
     }
-    build_graph(core, n, |i| mem.row(mem_rows[i]).index_vector(core.metric()), &progress)
+    // Never stopped: a flush is how close makes the memtables durable.
+    build_graph(core, n, |i| mem.row(mem_rows[i]).index_vector(core.metric()), &progress, &|| false)
+        .expect("a build that is never stopped completes")
 }
 
 /// The rows (in memtable order) and tombstones a flush writes.

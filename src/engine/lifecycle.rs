@@ -138,8 +138,9 @@ pub(crate) fn close(db: &DbShared) -> Result<()> {
     db.flusher.stop();
     db.compactor.stop();
     let mut result = flush_all(db);
-    // A merge a caller started (`compact()`) finishes before the lock goes;
-    // later ones see `closed` once they hold the lock.
+    // A merge a caller started (`compact()`) gives up at its next graph
+    // insert (it sees `closed`; its caller gets `Error::Closed`) and ends
+    // before the lock goes; later ones see `closed` once they hold the lock.
     db.cores.read().values().for_each(|c| drop(c.compaction_lock.lock()));
     let Some(mut wal) = db.write.lock().wal.take() else {
         db.lock.lock().take();

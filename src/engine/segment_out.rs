@@ -18,13 +18,15 @@ use crate::segment::writer::write_file_atomically;
 use crate::Result;
 
 /// A fresh graph over `n` rows (node i = `vector(i)`, as the graph compares
-/// it), built on every core.
+/// it), built on every core; `None` if `stop()` said so first (checked
+/// between inserts: a merge gives up at close rather than hold it).
 pub(crate) fn build_graph(
     core: &CollectionCore,
     n: usize,
     vector: impl Fn(usize) -> Vec<f32> + Sync,
     progress: &Reporter<'_>,
-) -> FlatGraph {
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Option<FlatGraph> {
     let params = HnswParams {
         m: core.params.m,
         ef_construction: core.params.ef_construction,
@@ -38,6 +40,9 @@ pub(crate) fn build_graph(
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
+                if stop() {
+                    break;
+                }
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= n {
                     break;
@@ -48,7 +53,10 @@ pub(crate) fn build_graph(
             });
         }
     });
-    graph.to_flat().expect("every row was inserted")
+    if next.load(Ordering::Relaxed) < n {
+        return None; // stopped
+    }
+    Some(graph.to_flat().expect("every row was inserted"))
 }
 
 /// A seeded shuffle of `0..n`: the order `build_graph` inserts rows in.
