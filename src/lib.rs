@@ -43,6 +43,7 @@ pub mod server;
 pub use api::collection::Collection;
 pub use api::db::{BackupSnapshots, Db, RecoveryReport, TornTail};
 pub use api::snapshot::Snapshot;
+pub use engine::compaction::policy::{CompactionPolicy, Merge, MergeReason, SegmentInfo, TieredPolicy};
 pub use model::document::{Document, Value};
 pub use model::error::{Error, Result};
 pub use model::filter::{Filter, Op};

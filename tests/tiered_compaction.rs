@@ -8,6 +8,8 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vego::{CollectionConfig, Db, Document, Options};
@@ -84,4 +86,48 @@ fn a_merge_of_small_segments_leaves_the_large_one_and_keeps_its_tombstones() {
     assert_eq!(c.compact().unwrap().segments_out, 1);
     check(&c, "after compact()");
     db.close().unwrap();
+}
+
+/// Chooses a fixed run once there are three segments; counts its calls then.
+#[derive(Debug, Default)]
+struct AtThree(usize, usize, AtomicUsize);
+
+impl vego::CompactionPolicy for AtThree {
+    fn choose(&self, segments: &[vego::SegmentInfo]) -> Option<vego::Merge> {
+        if segments.len() != 3 {
+            return None;
+        }
+        self.2.fetch_add(1, Ordering::Relaxed);
+        Some(vego::Merge::new(self.0, self.1, vego::MergeReason::Custom))
+    }
+}
+
+/// A plugged-in policy decides the background merges: the two newest of
+/// three segments merge into one and the oldest stays; a policy that names
+/// segments that do not exist (`count` 0, or past the end) merges nothing
+/// and loses nothing.
+#[test]
+fn a_custom_policy_chooses_the_merges_and_an_impossible_choice_merges_nothing() {
+    for (first, count, segments_after) in [(0, 2, 2), (2, 5, 3), (0, 0, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Arc::new(AtThree(first, count, AtomicUsize::new(0)));
+        let mut options = Options::default();
+        options.compaction_policy = policy.clone();
+        let db = Db::open(dir.path(), options).unwrap();
+        let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
+        for s in 0..3u64 {
+            let docs = (0..200).map(|i| Document::new(format!("s{s}-{i}"), common::vector(s * 1000 + i, DIM)));
+            c.insert_batch(docs.collect()).unwrap();
+            c.flush().unwrap();
+        }
+        wait_for("the policy was asked", || policy.2.load(Ordering::Relaxed) > 0);
+        wait_for("the policy's choice", || c.stats().segments == segments_after);
+        std::thread::sleep(Duration::from_millis(200)); // nothing more happens
+        assert_eq!(c.stats().segments, segments_after, "run {first}+{count}");
+        assert_eq!(c.len(), 600, "run {first}+{count}");
+        drop(c);
+        db.close().unwrap();
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(db.collection("c").unwrap().len(), 600, "run {first}+{count} after reopen");
+    }
 }

@@ -81,7 +81,7 @@ fn flush(db: &DbShared, id: u64) -> bool {
 /// After a flush (background or `Collection::flush`): asks the compactor
 /// for a merge if the policy wants one.
 pub(crate) fn request_merge_if_wanted(db: &DbShared, core: &CollectionCore) {
-    if compaction::wanted(core) {
+    if compaction::wanted(db, core) {
         db.compactor.request(core.id);
     }
 }

@@ -7,6 +7,7 @@ use vego_storage::{StdStorage, Storage};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::compaction::policy::{CompactionPolicy, TieredPolicy};
 use crate::model::error::invalid;
 use crate::model::limits::{
     DIMENSION_MAX, EF_MAX, MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_SIZED_MAX, M_MAX,
@@ -273,6 +274,9 @@ pub struct Options {
     /// through: the real file system by default. Tests and the chaos harness
     /// plug in fault-injecting or power-loss-simulating implementations.
     pub storage: Arc<dyn Storage>,
+    /// Chooses the background merges ([`TieredPolicy`] by default); see
+    /// [`Options::compaction_policy`].
+    pub compaction_policy: Arc<dyn CompactionPolicy>,
 }
 
 impl PartialEq for Options {
@@ -283,7 +287,14 @@ impl PartialEq for Options {
             && self.segment_io == o.segment_io
             && Arc::ptr_eq(&self.storage, &o.storage)
             && self.progress == o.progress
+            && Arc::ptr_eq(&self.compaction_policy, &o.compaction_policy)
     }
+}
+
+/// One shared default policy, so that two default `Options` compare equal.
+fn default_policy() -> Arc<dyn CompactionPolicy> {
+    static DEFAULT: std::sync::OnceLock<Arc<dyn CompactionPolicy>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| Arc::new(TieredPolicy::default())).clone()
 }
 
 impl Default for Options {
@@ -295,6 +306,7 @@ impl Default for Options {
             segment_io: SegmentIo::Mmap,
             progress: None,
             storage: Arc::new(StdStorage),
+            compaction_policy: default_policy(),
         }
     }
 }
@@ -377,6 +389,18 @@ impl Options {
     /// memory-mapped segments) use directly; see [`crate::storage`].
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = storage;
+        self
+    }
+    /// The policy that chooses background merges (default: [`TieredPolicy`]
+    /// with its default thresholds). Every policy is safe; it decides how
+    /// often rows are rewritten and how many segments a search visits.
+    ///
+    /// ```
+    /// use vego::{Options, TieredPolicy};
+    /// let opts = Options::default().compaction_policy(TieredPolicy { merge_min: 8, ..TieredPolicy::default() });
+    /// ```
+    pub fn compaction_policy(mut self, policy: impl CompactionPolicy + 'static) -> Self {
+        self.compaction_policy = Arc::new(policy);
         self
     }
     /// Whether `Db::open` may create a new database.

@@ -27,11 +27,11 @@ use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
 use crate::{Error, Result};
 use merge::{collect, Collected, Kept};
-use policy::{Merge, PolicyConfig, SegmentInfo};
+use policy::{Merge, SegmentInfo};
 
 /// Does the background policy want a merge?
-pub(crate) fn wanted(core: &CollectionCore) -> bool {
-    policy::choose(&infos(&core.layers.load().segments), &PolicyConfig::default()).is_some()
+pub(crate) fn wanted(db: &DbShared, core: &CollectionCore) -> bool {
+    db.options.compaction_policy.choose(&infos(&core.layers.load().segments)).is_some()
 }
 
 /// Merges every segment of the collection into one (`Collection::compact`).
@@ -46,7 +46,7 @@ pub(crate) fn compact(db: &DbShared, core: &CollectionCore) -> Result<Compaction
 
 /// Runs the merge the background policy wants, if any.
 pub(crate) fn compact_wanted(db: &DbShared, core: &CollectionCore) -> Result<Option<CompactionStats>> {
-    merge_chosen(db, core, |s| policy::choose(s, &PolicyConfig::default()))
+    merge_chosen(db, core, |s| db.options.compaction_policy.choose(s))
 }
 
 /// What the policy knows of each segment (newest first).
@@ -71,6 +71,10 @@ fn merge_chosen(
     // Flushes may put new segments in front meanwhile; the run is these.
     let segments = core.layers.load().segments.clone();
     let Some(m) = pick(&infos(&segments)) else { return Ok(None) };
+    if !m.fits(segments.len()) {
+        let detail = format!("the compaction policy chose {} segments from {} of {}", m.count, m.first, segments.len());
+        return Err(crate::model::error::invalid(detail));
+    }
     let inputs = &segments[m.first..m.first + m.count];
     let older = &segments[m.first + m.count..];
     let mut stats = CompactionStats {
