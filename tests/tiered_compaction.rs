@@ -111,8 +111,7 @@ fn a_custom_policy_chooses_the_merges_and_an_impossible_choice_merges_nothing() 
     for (first, count, segments_after) in [(0, 2, 2), (2, 5, 3), (0, 0, 3)] {
         let dir = tempfile::tempdir().unwrap();
         let policy = Arc::new(AtThree(first, count, AtomicUsize::new(0)));
-        let mut options = Options::default();
-        options.compaction_policy = policy.clone();
+        let options = Options { compaction_policy: policy.clone(), ..Options::default() };
         let db = Db::open(dir.path(), options).unwrap();
         let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
         for s in 0..3u64 {
