@@ -26,10 +26,16 @@
 //!   short writes; the caller must get errors, reads must keep working,
 //!   writes must resume after a write fault and stop after a failed fsync
 //!   until reopen, and nothing acknowledged may be lost.
+//! * [`merge_steps`] — the `merge-steps` mode: an explicit and a partial
+//!   (tombstone-keeping) merge, each interrupted at every one of its storage
+//!   calls by a power cut and by each kind of I/O fault; nothing may be
+//!   lost or come back, no file may be left unused, and the merge must
+//!   still complete afterwards.
 
 pub mod concurrent;
 pub mod iofault;
 pub mod kill;
+pub mod merge_steps;
 pub mod powerloss;
 pub mod server;
 pub mod simfs;

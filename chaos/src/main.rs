@@ -64,6 +64,11 @@ enum Mode {
     /// ENOSPC, short writes); check errors, reads, poisoning and, after a
     /// power loss, that nothing acknowledged is lost.
     Iofault(Run),
+    /// Interrupt an explicit and a partial merge at every one of their
+    /// storage calls (power cut, each I/O fault kind); reopen and check
+    /// nothing was lost or left behind (`--cycles` is ignored: the steps
+    /// decide).
+    MergeSteps(Run),
     /// SIGKILL the HTTP server under concurrent upserts, deletes and queries;
     /// restart it and check over HTTP that every acknowledged write is there.
     Server(Run),
@@ -149,6 +154,14 @@ fn main() -> ExitCode {
             let tmp = tempfile::tempdir().expect("temp dir");
             let dir = run.dir(&tmp);
             let summary = vego_chaos::powerloss::run(&dir, cycles, seed, every_100);
+            finish(&summary, cycles)
+        }
+        Mode::MergeSteps(run) => {
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let dir = run.dir(&tmp);
+            let (summary, counts) = vego_chaos::merge_steps::run(&dir, run.seed, every_100);
+            eprintln!("{counts}");
+            let cycles = summary.cycles;
             finish(&summary, cycles)
         }
         Mode::Iofault(run) => {
