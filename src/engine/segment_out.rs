@@ -64,7 +64,7 @@ pub(crate) fn build_graph(
 /// vectors together (chunks of one document, time-ordered keys); inserting
 /// clusters one after another builds a poorly connected graph (issue 13:
 /// recall@10 0.97 → 0.84 after compaction). Node ids stay the row numbers.
-fn insertion_order(n: usize, seed: u64) -> Vec<u32> {
+pub(crate) fn insertion_order(n: usize, seed: u64) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
     for i in (1..n).rev() {

@@ -68,6 +68,33 @@ impl Hnsw {
         }
     }
 
+    /// Inserts node `id` with `vector(id)` for every id of `ids`, in that
+    /// order, on every core (so the order is only roughly kept); calls
+    /// `progress` after each insert. Gives up once `stop()` says so
+    /// (checked between inserts): `false` if some ids were left out.
+    pub(crate) fn insert_all(
+        &self,
+        ids: &[NodeId],
+        vector: impl Fn(NodeId) -> Vec<f32> + Sync,
+        progress: impl Fn() + Sync,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> bool {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    while !stop() {
+                        let Some(&id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                        self.insert_at(id, &vector(id));
+                        progress();
+                    }
+                });
+            }
+        });
+        next.load(Ordering::Relaxed) >= ids.len()
+    }
+
     /// Marks `id` searchable and counts it.
     fn finish(&self, id: NodeId) {
         self.graph.mark_ready(id);
@@ -106,30 +133,11 @@ impl Hnsw {
         }
     }
 
-    /// The paper's Algorithm 4 as hnswlib implements it
-    /// (`getNeighborsByHeuristic2`, no `keepPrunedConnections`): walk
-    /// `candidates` (sorted nearest first) and keep one only if it is closer
-    /// to the base than to every node already kept. This favours neighbours
-    /// in different directions, which keeps clusters connected.
-    fn select_neighbours(&self, candidates: &[Candidate], m: usize, out: &mut Vec<Candidate>) {
+    /// Neighbour selection by the diversity heuristic ([`select_diverse`])
+    /// over this graph's vectors, as inserts compare them.
+    pub(crate) fn select_neighbours(&self, candidates: &[Candidate], m: usize, out: &mut Vec<Candidate>) {
         out.clear();
-        if candidates.len() <= m {
-            out.extend_from_slice(candidates);
-            return;
-        }
-        for &c in candidates {
-            if out.len() >= m {
-                break;
-            }
-            let Some(cv) = self.graph.vector(c.id) else {
-                continue;
-            };
-            let diverse =
-                out.iter().all(|kept| self.graph.vector(kept.id).is_none_or(|k| self.build_distance(cv, k) >= c.dist));
-            if diverse {
-                out.push(c);
-            }
-        }
+        select_diverse(candidates, m, out, |id| self.graph.vector(id), |a, b| self.build_distance(a, b));
     }
 
     /// Links `id` and `s.selected` both ways on `layer`, re-pruning any list
@@ -190,6 +198,46 @@ impl Hnsw {
             s.prune.sort_unstable();
             self.select_neighbours(&s.prune, max_links, &mut s.pruned);
             self.graph.set_neighbours(&guard, nb.id, layer, s.pruned.iter().map(|c| c.id));
+        }
+    }
+}
+
+/// The paper's Algorithm 4 as hnswlib implements it
+/// (`getNeighborsByHeuristic2`, no `keepPrunedConnections`): walk
+/// `candidates` (sorted nearest first) and keep one only if it is closer to
+/// the base than to every node already kept. This favours neighbours in
+/// different directions, which keeps clusters connected. Nodes already in
+/// `out` count as kept (healing seeds it with the links a node keeps); the
+/// walk stops once `out` holds `m`. With at most `m - out.len()` candidates
+/// every one is kept, as in hnswlib.
+pub(crate) fn select_diverse<'v>(
+    candidates: &[Candidate],
+    m: usize,
+    out: &mut Vec<Candidate>,
+    vector: impl Fn(NodeId) -> Option<&'v [f32]>,
+    dist: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    if out.len() + candidates.len() <= m {
+        for &c in candidates {
+            if !out.iter().any(|o| o.id == c.id) {
+                out.push(c);
+            }
+        }
+        return;
+    }
+    for &c in candidates {
+        if out.len() >= m {
+            break;
+        }
+        if out.iter().any(|o| o.id == c.id) {
+            continue;
+        }
+        let Some(cv) = vector(c.id) else {
+            continue;
+        };
+        let diverse = out.iter().all(|kept| vector(kept.id).is_none_or(|k| dist(cv, k) >= c.dist));
+        if diverse {
+            out.push(c);
         }
     }
 }

@@ -14,7 +14,8 @@
 //! (queries, one implementation for every [`view::GraphView`]), `graph.rs`
 //! (storage and concurrency), `frozen.rs` (read-only flat graphs for
 //! segments), `reach.rs` (no node of a segment graph left unreachable),
-//! `visited.rs` (scratch reuse), `params.rs`, `mips.rs` (how
+//! `merge.rs` (a merged graph started from an existing one, dropped nodes
+//! healed), `visited.rs` (scratch reuse), `params.rs`, `mips.rs` (how
 //! inner-product inserts compare vectors), and `distance/` (metrics and SIMD
 //! kernels).
 
@@ -23,6 +24,7 @@ mod distance;
 mod frozen;
 mod graph;
 mod index;
+mod merge;
 mod mips;
 mod params;
 pub(crate) mod quant;
@@ -37,6 +39,7 @@ mod tests;
 pub use distance::{distance, kernel_sets, normalize, DistanceFn, Metric};
 pub use frozen::{FlatGraph, FrozenGraph, FrozenGraphError, FrozenParts};
 pub use index::Hnsw;
+pub(crate) use merge::dropped_links;
 pub use params::HnswParams;
 
 /// Dense identifier of an inserted vector: `0, 1, 2, ...` in the order the

@@ -128,6 +128,10 @@ pub struct CompactionStats {
     pub bytes_in: u64,
     /// Bytes of the result.
     pub bytes_out: u64,
+    /// Rows of the result whose graph links were taken over from the
+    /// largest input's graph (0: the graph was built afresh).
+    #[serde(default)]
+    pub graph_rows_reused: u64,
 }
 
 /// What a backup wrote.

@@ -232,6 +232,11 @@ impl Segment {
         FrozenGraph::prevalidated(parts).search(query, k, ef, accept)
     }
 
+    /// The segment's graph (validated at open); node `i` is row `i`.
+    pub fn graph(&self) -> FrozenGraph<'_> {
+        FrozenGraph::prevalidated(self.graph_parts().expect("verified and validated at open"))
+    }
+
     /// Sequence numbers of all entries (documents, then tombstones).
     pub fn seqs(&self) -> &[u64] {
         self.pod("seqs").expect("verified at open")

@@ -8,6 +8,7 @@
 //! safety is the flush's: the merged file is renamed into place, and becomes part of the database with one manifest
 //! edit that also forgets the old files; leftovers are deleted at open.
 
+mod graph;
 mod merge;
 pub(crate) mod policy;
 
@@ -19,9 +20,8 @@ use crate::engine::core::CollectionCore;
 use crate::engine::install;
 use crate::engine::layers::Layers;
 use crate::engine::layout::segment_file_name;
-use crate::engine::segment_out::{build_graph, write_segment};
+use crate::engine::segment_out::write_segment;
 use crate::engine::shared::DbShared;
-use crate::model::progress::{Reporter, Task};
 use crate::model::stats::CompactionStats;
 use crate::segment::build::{RowIn, SegmentIn};
 use crate::segment::reader::Segment;
@@ -95,8 +95,7 @@ fn merge_chosen(
     // Close gives up a running merge instead of waiting for it (103.8 s at
     // 1M rows): nothing of it was written yet, and its inputs stay.
     let closing = || db.closed.load(Ordering::Acquire);
-    let progress = Reporter::new(db.options.progress.as_ref(), Task::Compaction, &core.name, kept.len() as u64);
-    let graph = build_graph(core, kept.len(), |i| kept[i].index.clone(), &progress, &closing).ok_or(Error::Closed)?;
+    let graph = graph::merged_graph(db, core, inputs, &kept, &mut stats, &closing).ok_or(Error::Closed)?;
     let input = SegmentIn {
         dimension: core.config.dimension as u32,
         metric: crate::codec::distance::code(core.config.distance),
