@@ -65,6 +65,21 @@ fn holding_the_first_merge() -> (Options, std::sync::mpsc::Receiver<()>, std::sy
     (Options::default().progress(progress), held_rx, release_tx)
 }
 
+/// A database whose collection `c` holds three flushed segments of 2,000
+/// rows, opened with [`holding_the_first_merge`].
+fn three_segments_whose_first_merge_is_held(
+) -> (tempfile::TempDir, Db, vego::Collection, std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (options, held_rx, hold) = holding_the_first_merge();
+    let db = Db::open(dir.path(), options).unwrap();
+    let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
+    for b in 0..3 {
+        c.insert_batch(batch(b, 2_000)).unwrap();
+        c.flush().unwrap();
+    }
+    (dir, db, c, held_rx, hold)
+}
+
 /// Defect (issue 12, 9): every background flush started a thread of its
 /// own, joined only at close — while one flush was slow, each further full
 /// memtable started another (79 → 203 mappings over ~96 flushes). One
@@ -143,14 +158,7 @@ fn a_write_racing_close_starts_no_flush_after_close_returns() {
 #[test]
 fn a_flush_completes_while_a_merge_runs() {
     let _serial = SERIAL.lock();
-    let dir = tempfile::tempdir().unwrap();
-    let (options, held_rx, hold) = holding_the_first_merge();
-    let db = Db::open(dir.path(), options).unwrap();
-    let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
-    for b in 0..3 {
-        c.insert_batch(batch(b, 2_000)).unwrap();
-        c.flush().unwrap();
-    }
+    let (dir, db, c, held_rx, hold) = three_segments_whose_first_merge_is_held();
     let gone: Vec<String> = (0..1_000).map(|i| format!("d0-{i}")).collect();
     c.delete_batch(&gone.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
     let merge = thread::spawn({
@@ -233,14 +241,7 @@ fn dropping_the_last_handle_during_a_background_merge_releases_the_lock_before_i
 #[test]
 fn close_gives_up_a_running_merge_and_keeps_its_inputs() {
     let _serial = SERIAL.lock();
-    let dir = tempfile::tempdir().unwrap();
-    let (options, held_rx, hold) = holding_the_first_merge();
-    let db = Db::open(dir.path(), options).unwrap();
-    let c = db.create_collection("c", CollectionConfig::new(DIM)).unwrap();
-    for b in 0..3 {
-        c.insert_batch(batch(b, 2_000)).unwrap();
-        c.flush().unwrap();
-    }
+    let (dir, db, c, held_rx, hold) = three_segments_whose_first_merge_is_held();
     let merge = thread::spawn({
         let c = c.clone();
         move || c.compact()
