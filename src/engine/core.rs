@@ -46,6 +46,9 @@ pub(crate) struct CollectionCore {
     /// Signalled after every flush attempt.
     pub flushed: parking_lot::Condvar,
     pub dropped: AtomicBool,
+    /// Background merges that failed (nobody waits for them), and the
+    /// error of the last one.
+    pub merge_failures: Mutex<(u64, Option<String>)>,
     /// Latency histograms of this collection's operations.
     pub metrics: CollectionMetrics,
 }
@@ -74,6 +77,7 @@ impl CollectionCore {
             flush_state: Mutex::new(FlushState::default()),
             flushed: parking_lot::Condvar::new(),
             dropped: AtomicBool::new(false),
+            merge_failures: Mutex::new((0, None)),
             config,
             metrics: CollectionMetrics::default(),
         }

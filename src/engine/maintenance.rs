@@ -11,6 +11,7 @@ use crate::engine::core::CollectionCore;
 use crate::engine::shared::DbShared;
 use crate::engine::{compaction, flush};
 use crate::model::progress::{Reporter, Task};
+use crate::Error;
 
 /// The flusher's job for collection `id`: `None` once the database is gone,
 /// else whether the flush succeeded (or there was nothing to do).
@@ -33,7 +34,14 @@ pub(crate) fn compaction_job(db: &Weak<DbShared>, id: u64) -> Option<bool> {
     for _ in 0..MERGES_PER_JOB_MAX {
         match compaction::compact_wanted(&db, &core) {
             Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => break,
+            Ok(None) | Err(Error::Closed) => break,
+            Err(e) => {
+                // Nothing waits for a background merge: its error is kept
+                // for `Collection::stats` instead of vanishing.
+                let mut failures = core.merge_failures.lock();
+                *failures = (failures.0 + 1, Some(e.to_string()));
+                break;
+            }
         }
     }
     Some(true)

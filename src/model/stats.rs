@@ -51,6 +51,14 @@ pub struct CollectionStats {
     pub get_latency: LatencyStats,
     /// Latency of searches (one per query) since open.
     pub search_latency: LatencyStats,
+    /// Background merges that failed since open (an I/O error, a poisoned
+    /// write path, a compaction policy's impossible choice): a failed merge
+    /// changes nothing, and the next flush asks for it again.
+    #[serde(default)]
+    pub merge_failures: u64,
+    /// The error of the last failed background merge.
+    #[serde(default)]
+    pub last_merge_error: Option<String>,
 }
 
 /// Counters of a whole database.

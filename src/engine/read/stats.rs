@@ -16,6 +16,7 @@ pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
         index_bytes += m.graph().memory_bytes() as u64;
     }
     versions += t.segments.iter().map(|s| s.rows() as u64).sum::<u64>();
+    let (merge_failures, last_merge_error) = core.merge_failures.lock().clone();
     let documents = core.live.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64;
     CollectionStats {
         name: core.name.clone(),
@@ -36,5 +37,7 @@ pub(crate) fn stats(core: &CollectionCore) -> CollectionStats {
         write_latency: core.metrics.write.summary(),
         get_latency: core.metrics.get.summary(),
         search_latency: core.metrics.search.summary(),
+        merge_failures,
+        last_merge_error,
     }
 }
