@@ -164,6 +164,7 @@ fn main() {
         m: cached.m,
         m0: cached.m0,
         vectors: &vectors,
+        inv_norms: &[],
         levels: &cached.levels,
         links0: &cached.links0,
         upper_offsets: &cached.upper_offsets,

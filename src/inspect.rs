@@ -261,7 +261,7 @@ fn wal(report: &mut Report, name: &str, bytes: &[u8]) {
 fn segment(report: &mut Report, path: &Path, bytes: &[u8]) {
     let header = match format::decode_header(path, bytes) {
         Ok(h) => {
-            report.field("format", format!("{}.{}", format::FORMAT_MAJOR, u16::from_le_bytes([bytes[10], bytes[11]])));
+            report.field("format", format!("{}.{}", h.format_major, u16::from_le_bytes([bytes[10], bytes[11]])));
             report.field("dimension", h.dimension);
             report.field("metric", metric_name(h.metric));
             report.field("rows", h.rows);

@@ -13,7 +13,8 @@
 //! # Layout (n nodes, ids `0..n`)
 //! | array | type | length | content |
 //! |---|---|---|---|
-//! | `vectors` | f32 | `n × dim` | row-major; row `i` is node `i`'s vector as the graph compares it (normalised for cosine) |
+//! | `vectors` | f32 | `n × dim` | row-major; row `i` is node `i`'s vector as the graph compares it (normalised for cosine), or as written when `inv_norms` is not empty |
+//! | `inv_norms` | f32 | `n`, or 0 | cosine only: node `i` is compared as row `i` × `inv_norms[i]`, the factor [`normalize`] scales it by |
 //! | `levels` | u8 | `n` | top layer of node `i` (`≤ max_level`) |
 //! | `links0` | u32 | `n × (1 + m0)` | layer-0 list of node `i` at `i × (1 + m0)`: a count `c ≤ m0`, then `c` ids, then unused slots (any value) |
 //! | `upper_offsets` | u32 | `n + 1` | node `i`'s upper lists start at `upper[upper_offsets[i]]`; `upper_offsets[i + 1] − upper_offsets[i] = levels[i] × (1 + m)`; the first is 0, the last `upper.len()` |
@@ -27,14 +28,21 @@
 //! byte of the file at open); NaN distances cannot break the search (they
 //! order last), they only make results meaningless.
 //!
+//! A segment keeps one copy of each cosine vector that way (what `get`
+//! returns, bit for bit); the graph was built, and its records quantized,
+//! on the normalised rows, which [`FrozenGraph::compared_vector`]
+//! reproduces exactly (the same multiplication).
+//!
 //! [`Hnsw::to_flat`]: super::Hnsw::to_flat
+//! [`normalize`]: super::normalize
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
-use super::distance::{distance_fn, DistanceFn, Metric};
+use super::distance::{distance_fn, dot_fn, DistanceFn, Metric};
 use super::index::Hnsw;
 use super::params::{HnswParams, MAX_LEVEL};
-use super::search::{knn, Scratch};
+use super::search::{knn, Exact, ScaledCosine, Scratch};
 use super::view::GraphView;
 use super::NodeId;
 
@@ -61,6 +69,9 @@ pub struct FrozenParts<'a> {
     pub m0: usize,
     /// `n × dim` vectors, row-major.
     pub vectors: &'a [f32],
+    /// Empty, or (cosine only) one factor per node: node `i` is compared
+    /// as `vectors` row `i` times `inv_norms[i]` (see the module docs).
+    pub inv_norms: &'a [f32],
     /// Top layer of each node.
     pub levels: &'a [u8],
     /// `n × (1 + m0)` layer-0 lists.
@@ -105,7 +116,19 @@ impl<'a> FrozenGraph<'a> {
     /// and the entry point) and wraps them; never panics.
     pub fn new(parts: FrozenParts<'a>) -> Result<FrozenGraph<'a>, FrozenGraphError> {
         let FrozenParts {
-            dim, m, m0, vectors, levels, links0, upper_offsets, upper, records, entry, max_level, ..
+            metric,
+            dim,
+            m,
+            m0,
+            vectors,
+            inv_norms,
+            levels,
+            links0,
+            upper_offsets,
+            upper,
+            records,
+            entry,
+            max_level,
         } = parts;
         let n = levels.len();
         if dim == 0 || m == 0 || m0 == 0 {
@@ -119,6 +142,9 @@ impl<'a> FrozenGraph<'a> {
         }
         if n.checked_mul(dim) != Some(vectors.len()) {
             return bad(format!("{} floats of vectors for {n} nodes of dimension {dim}", vectors.len()));
+        }
+        if !inv_norms.is_empty() && (metric != Metric::Cosine || inv_norms.len() != n) {
+            return bad(format!("{} norm factors for {n} nodes of a {metric:?} graph", inv_norms.len()));
         }
         if !records.is_empty() && n.checked_mul(super::quant::record_len(dim)) != Some(records.len()) {
             return bad(format!("{} bytes of quantized records for {n} nodes of dimension {dim}", records.len()));
@@ -211,11 +237,47 @@ impl<'a> FrozenGraph<'a> {
         thread_local! {
             static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
         }
+        let run = |scratch: &mut Scratch| {
+            let metric = self.parts.metric;
+            if self.scaled() {
+                let exact = ScaledCosine { dot: dot_fn(), query, inv_norms: self.parts.inv_norms };
+                knn(self, metric, &exact, scratch, query, k, ef, accept)
+            } else {
+                knn(self, metric, &Exact { dist: self.dist, query }, scratch, query, k, ef, accept)
+            }
+        };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => knn(self, self.parts.metric, self.dist, &mut scratch, query, k, ef, accept),
+            Ok(mut scratch) => run(&mut scratch),
             // Re-entered from `accept`: use a fresh buffer.
-            Err(_) => knn(self, self.parts.metric, self.dist, &mut Scratch::default(), query, k, ef, accept),
+            Err(_) => run(&mut Scratch::default()),
         })
+    }
+
+    /// Whether rows are stored as written and scaled when compared
+    /// (`inv_norms`, module docs).
+    pub fn scaled(&self) -> bool {
+        !self.parts.inv_norms.is_empty()
+    }
+
+    /// Node `id`'s vector as the graph compares it (unit length for
+    /// cosine): borrowed, or computed from a row stored as written exactly
+    /// as [`normalize`](super::normalize) computed it before the build.
+    pub fn compared_vector(&self, id: NodeId) -> Option<Cow<'a, [f32]>> {
+        let v = self.parts.vectors.get(self.row_range(id))?;
+        match self.parts.inv_norms.get(id as usize) {
+            Some(&inv) if self.scaled() => Some(Cow::Owned(v.iter().map(|x| x * inv).collect())),
+            _ => Some(Cow::Borrowed(v)),
+        }
+    }
+
+    /// Distance of node `id` to `query` (a vector as the graph compares
+    /// them: unit length for cosine), as the search computes it.
+    pub fn distance_to(&self, query: &[f32], id: NodeId) -> Option<f32> {
+        let v = self.parts.vectors.get(self.row_range(id))?;
+        if self.scaled() {
+            return Some(1.0 - dot_fn()(query, v) * self.parts.inv_norms.get(id as usize)?);
+        }
+        Some((self.dist)(query, v))
     }
 
     #[inline(always)]
@@ -329,6 +391,7 @@ impl FlatGraph {
             m: self.m,
             m0: self.m0,
             vectors: &self.vectors,
+            inv_norms: &[],
             levels: &self.levels,
             links0: &self.links0,
             upper_offsets: &self.upper_offsets,
@@ -432,7 +495,7 @@ impl Hnsw {
         let h = Hnsw::new(p.dim, p.metric, params);
         for id in 0..g.n as NodeId {
             h.graph.claim_id(id);
-            h.graph.init_node(id, g.vector(id)?, usize::from(p.levels[id as usize]));
+            h.graph.init_node(id, &g.compared_vector(id)?, usize::from(p.levels[id as usize]));
         }
         for id in 0..g.n as NodeId {
             let node = h.graph.node(id)?;
@@ -499,6 +562,63 @@ mod tests {
                     assert!(got.iter().all(|&(id, _)| odd(id)));
                 }
             }
+        }
+    }
+
+    /// A cosine graph over rows stored as written, with their factors (how
+    /// a segment keeps one copy of each vector), answers as the graph over
+    /// the unit rows: same nodes, distances to rounding; its compared
+    /// vectors are the unit rows bit for bit, so a live index loaded from
+    /// it, and a healed merge graph started from it, are the same graphs.
+    #[test]
+    fn scaled_rows_answer_as_the_unit_rows() {
+        let raw: Vec<Vec<f32>> = random_rows(2000, 16, 11)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| v.iter().map(|x| x * 10f32.powi(i as i32 % 9 - 4)).collect())
+            .collect();
+        let params = HnswParams { m: 8, ef_construction: 64, seed: 3, quantize: false };
+        let h = Hnsw::new(16, Metric::Cosine, params);
+        for (i, v) in raw.iter().enumerate() {
+            let mut u = v.clone();
+            distance::normalize(&mut u);
+            h.insert_at(i as u32, &u);
+        }
+        let flat = h.to_flat().unwrap();
+        let unit = flat.view();
+        let rows: Vec<f32> = raw.iter().flatten().copied().collect();
+        let inv: Vec<f32> = raw.iter().map(|v| distance::inv_norm(v)).collect();
+        let scaled = FrozenGraph::new(FrozenParts { vectors: &rows, inv_norms: &inv, ..unit.parts() }).unwrap();
+        assert!(scaled.scaled() && !unit.scaled());
+        for id in 0..2000 {
+            assert_eq!(scaled.compared_vector(id).unwrap().as_ref(), unit.compared_vector(id).unwrap().as_ref());
+        }
+        for q in random_rows(40, 16, 12) {
+            let mut q = q;
+            distance::normalize(&mut q);
+            let (a, b) = (scaled.search(&q, 10, 40, &|_| true), unit.search(&q, 10, 40, &|_| true));
+            assert_eq!(a.iter().map(|h| h.0).collect::<Vec<_>>(), b.iter().map(|h| h.0).collect::<Vec<_>>());
+            assert!(a.iter().zip(&b).all(|(x, y)| (x.1 - y.1).abs() <= 1e-6), "{a:?} against {b:?}");
+        }
+        let lists = |h: &Hnsw| h.to_flat().unwrap().view().parts().links0.to_vec();
+        let (ls, lu) = (Hnsw::from_frozen(&scaled, params).unwrap(), Hnsw::from_frozen(&unit, params).unwrap());
+        assert_eq!(lists(&ls), lists(&lu));
+        let new_id: Vec<Option<NodeId>> = (0..2000u32).map(|i| (i % 3 != 0).then_some(i - i / 3 - 1)).collect();
+        let (hs, hu) =
+            (Hnsw::from_healed(&scaled, &new_id, params).unwrap(), Hnsw::from_healed(&unit, &new_id, params).unwrap());
+        for id in 0..hs.graph.allocated() as NodeId {
+            let (a, b): (Vec<NodeId>, Vec<NodeId>) =
+                (hs.graph.neighbours(id, 0).collect(), hu.graph.neighbours(id, 0).collect());
+            assert_eq!(a, b, "healed node {id}");
+        }
+        for (what, parts) in [
+            ("short factors", FrozenParts { vectors: &rows, inv_norms: &inv[1..], ..unit.parts() }),
+            (
+                "factors of an L2 graph",
+                FrozenParts { vectors: &rows, inv_norms: &inv, metric: Metric::L2, ..unit.parts() },
+            ),
+        ] {
+            assert!(FrozenGraph::new(parts).is_err(), "{what} accepted");
         }
     }
 

@@ -133,16 +133,17 @@ impl Hnsw {
         for &old in &survivors {
             let id = new_id[old as usize].expect("a survivor");
             h.graph.claim_id(id);
-            let v = base.vector(old)?;
+            let v = base.compared_vector(old)?;
             // Inner-product graphs lift vectors by the largest norm: known
             // before any distance below is taken.
-            h.observe_insert(v);
-            h.graph.init_node(id, v, level(old));
+            h.observe_insert(&v);
+            h.graph.init_node(id, &v, level(old));
         }
 
         // 1. New lists for (node, layer) pairs that link to a dropped node,
         //    computed from the old graph, which nothing writes.
         let dropped = |x: NodeId| new_id[x as usize].is_none();
+        let moved = |x: NodeId| new_id[x as usize];
         let list = |old: NodeId, layer: usize| {
             let mut ids = Vec::new();
             base.for_each_neighbour(old, layer, |n| ids.push(n));
@@ -154,7 +155,7 @@ impl Hnsw {
             .filter(|&(old, l)| list(old, l).into_iter().any(dropped))
             .collect();
         let healed: Vec<Vec<NodeId>> =
-            parallel_map(&to_heal, |&(old, layer), s: &mut HealScratch| self_heal(&h, base, &dropped, old, layer, s));
+            parallel_map(&to_heal, |&(old, layer), s: &mut HealScratch| self_heal(&h, base, &moved, old, layer, s));
 
         // 2. Every surviving list under the new ids.
         let mut healed_at = std::collections::HashMap::with_capacity(to_heal.len());
@@ -243,17 +244,25 @@ impl Hnsw {
 
 /// The healed list of surviving node `old` on `layer`, in old ids: its
 /// surviving links, then border nodes of the dropped region it linked into,
-/// chosen by the heuristic (module docs).
+/// chosen by the heuristic (module docs). `moved(old)` is a survivor's id
+/// in `h` (which holds its vector as compared), `None` for a dropped node.
 fn self_heal(
     h: &Hnsw,
     base: &FrozenGraph<'_>,
-    dropped: &dyn Fn(NodeId) -> bool,
+    moved: &dyn Fn(NodeId) -> Option<NodeId>,
     old: NodeId,
     layer: usize,
     s: &mut HealScratch,
 ) -> Vec<NodeId> {
-    let Some(uv) = base.vector(old) else { return Vec::new() };
-    let dist = |x: NodeId| base.vector(x).map_or(f32::INFINITY, |v| h.build_distance(uv, v));
+    let dropped = |x: NodeId| moved(x).is_none();
+    let Some(uv) = base.compared_vector(old) else { return Vec::new() };
+    // A base that stores rows as written scales them as it compares them
+    // (cosine: the build distance is the plain one); others compare as an
+    // insert does (inner product lifts both sides).
+    let dist = |x: NodeId| {
+        let d = if base.scaled() { base.distance_to(&uv, x) } else { base.vector(x).map(|v| h.build_distance(&uv, v)) };
+        d.unwrap_or(f32::INFINITY)
+    };
     let cap = h.graph.max_links(layer);
     let ef = h.params.ef_construction();
     let HealScratch { visited, frontier, border } = s;
@@ -305,7 +314,15 @@ fn self_heal(
     kept.truncate(cap);
     let shortcuts = std::mem::take(border).into_sorted_vec();
     let mut out = kept;
-    select_diverse(&shortcuts, cap, &mut out, |id| base.vector(id), |a, b| h.build_distance(a, b));
+    // Kept links and border nodes all survive: their vectors as compared
+    // are in `h` already.
+    select_diverse(
+        &shortcuts,
+        cap,
+        &mut out,
+        |id| moved(id).and_then(|n| h.graph.vector(n)),
+        |a, b| h.build_distance(a, b),
+    );
     // Hand the allocation back for the next list.
     let mut spare = shortcuts;
     spare.clear();

@@ -36,7 +36,7 @@ mod visited;
 #[cfg(test)]
 mod tests;
 
-pub use distance::{distance, kernel_sets, normalize, DistanceFn, Metric};
+pub use distance::{distance, inv_norm, kernel_sets, normalize, DistanceFn, Metric};
 pub use frozen::{FlatGraph, FrozenGraph, FrozenGraphError, FrozenParts};
 pub use index::Hnsw;
 pub(crate) use merge::dropped_links;

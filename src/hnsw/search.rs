@@ -68,6 +68,36 @@ impl<G: GraphView> Scorer<G> for Exact<'_> {
     }
 }
 
+/// Exact cosine distances over vectors stored as the caller wrote them:
+/// node `id` is compared as its row times `inv_norms[id]`, the factor
+/// [`normalize`](super::normalize) scales it by, so `1 − dot(query, row) ×
+/// inv_norm` (a segment keeps one copy of each vector; `frozen.rs`).
+pub(crate) struct ScaledCosine<'q> {
+    pub(crate) dot: DistanceFn,
+    pub(crate) query: &'q [f32],
+    pub(crate) inv_norms: &'q [f32],
+}
+
+impl<G: GraphView> Scorer<G> for ScaledCosine<'_> {
+    #[inline(always)]
+    fn score(&self, g: &G, id: NodeId) -> Option<f32> {
+        let (v, &inv) = (g.vector(id)?, self.inv_norms.get(id as usize)?);
+        Some(1.0 - (self.dot)(self.query, v) * inv)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, g: &G, id: NodeId, lines: usize) {
+        g.prefetch_vector(id, lines);
+        // The factor sits in another array: one more line, asked for with
+        // the vector's first.
+        if lines == 1 {
+            if let Some(inv) = self.inv_norms.get(id as usize) {
+                super::distance::prefetch_ptr(inv, 1, 1);
+            }
+        }
+    }
+}
+
 /// Approximate distances on the quantized records.
 impl<G: GraphView> Scorer<G> for QuantQuery {
     #[inline(always)]
@@ -132,13 +162,13 @@ impl Scratch {
 ///
 /// Over a quantized graph the walk scores nodes by their records; of the
 /// `max(ef, k)` nodes it finds, those that may be among the `k` nearest
-/// (by the records' error bound) are re-scored with the full vectors, so
-/// the distances returned are exact.
+/// (by the records' error bound) are re-scored with the full vectors
+/// (`exact`), so the distances returned are exact.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn knn<G: GraphView>(
+pub(crate) fn knn<G: GraphView, E: Scorer<G>>(
     g: &G,
     metric: Metric,
-    dist: DistanceFn,
+    exact: &E,
     scratch: &mut Scratch,
     query: &[f32],
     k: usize,
@@ -149,13 +179,13 @@ pub(crate) fn knn<G: GraphView>(
         return Vec::new();
     }
     if !g.quantized() {
-        walk(g, &Exact { dist, query }, scratch, k, ef, accept);
+        walk(g, exact, scratch, k, ef, accept);
         return scratch.found.iter().take(k).map(|c| (c.id, c.dist)).collect();
     }
     let mut quant = std::mem::take(&mut scratch.quant);
     quant.prepare(query, metric);
     walk(g, &quant, scratch, k, ef, accept);
-    let out = rescore(g, &quant, dist, query, scratch, k);
+    let out = rescore(g, &quant, exact, scratch, k);
     scratch.quant = quant;
     out
 }
@@ -169,11 +199,10 @@ const RESCORE_AHEAD: usize = 2;
 /// past the `k`-th exact distance found: with high probability no later node
 /// is closer, so the answer equals re-scoring them all while most full
 /// vectors (the cache misses) are never read.
-pub(super) fn rescore<G: GraphView>(
+pub(super) fn rescore<G: GraphView, E: Scorer<G>>(
     g: &G,
     quant: &QuantQuery,
-    dist: DistanceFn,
-    query: &[f32],
+    exact: &E,
     scratch: &mut Scratch,
     k: usize,
 ) -> Vec<(NodeId, f32)> {
@@ -189,7 +218,7 @@ pub(super) fn rescore<G: GraphView>(
     order.sort_unstable();
     results.clear();
     for c in order.iter().take(RESCORE_AHEAD) {
-        g.prefetch_vector(c.id, 0);
+        exact.prefetch(g, c.id, 0);
     }
     for i in 0..order.len() {
         let low = order[i];
@@ -197,13 +226,13 @@ pub(super) fn rescore<G: GraphView>(
             break;
         }
         if let Some(next) = order.get(i + RESCORE_AHEAD) {
-            g.prefetch_vector(next.id, 0);
+            exact.prefetch(g, next.id, 0);
         }
-        let Some(v) = g.vector(low.id) else {
+        let Some(dist) = exact.score(g, low.id) else {
             continue;
         };
         *rescored += 1;
-        results.push(Candidate { id: low.id, dist: dist(query, v) });
+        results.push(Candidate { id: low.id, dist });
         if results.len() > k {
             results.pop();
         }
@@ -357,6 +386,6 @@ impl Hnsw {
     pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(NodeId) -> bool) -> Vec<(NodeId, f32)> {
         assert_eq!(query.len(), self.dim, "HNSW query has dimension {} but the index has {}", query.len(), self.dim);
         let mut scratch = self.scratch.get();
-        knn(&self.view(), self.metric, self.dist, &mut scratch, query, k, ef, accept)
+        knn(&self.view(), self.metric, &Exact { dist: self.dist, query }, &mut scratch, query, k, ef, accept)
     }
 }

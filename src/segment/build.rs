@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use super::columns;
-use super::format::Header;
+use super::format::{Header, FORMAT_MAJOR};
 use super::id_index;
+use super::reader::{INV_NORMS, RAW_VECTORS};
 use super::writer::SegmentBuilder;
 use crate::codec::distance;
-use crate::hnsw::FlatGraph;
+use crate::hnsw::{inv_norm, FlatGraph};
 
 /// Metric code of cosine in segment headers.
 use crate::Value;
@@ -31,10 +32,18 @@ pub(crate) struct SegmentIn<'a> {
     pub graph: FlatGraph,
 }
 
+/// The bytes of a segment file of the current format.
 pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
+    encode_as(input, FORMAT_MAJOR)
+}
+
+/// The bytes of a segment file of `format_major` (1 only for the tests
+/// that prove old files still read: unit `vectors` plus `raw_vectors`).
+pub(crate) fn encode_as(input: &SegmentIn<'_>, format_major: u16) -> Vec<u8> {
     let entries = input.rows.len() + input.tombstones.len();
     let seqs: Vec<u64> = input.rows.iter().map(|r| r.seq).chain(input.tombstones.iter().map(|t| t.1)).collect();
     let header = Header {
+        format_major,
         dimension: input.dimension,
         metric: input.metric,
         rows: input.rows.len() as u64,
@@ -49,12 +58,23 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
     b.pod_section("seqs", &seqs);
     let g = input.graph.view().parts();
     assert_eq!(g.levels.len(), input.rows.len(), "graph covers every row");
-    if input.metric == distance::COSINE {
-        // Search compares the graph's unit vectors; documents keep the caller's.
-        let raw: Vec<f32> = input.rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
-        b.pod_section("raw_vectors", &raw);
+    match (input.metric == distance::COSINE, format_major) {
+        (true, 1) => {
+            let raw: Vec<f32> = input.rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
+            b.pod_section(RAW_VECTORS, &raw);
+            b.pod_section("vectors", g.vectors);
+        }
+        // One copy: the rows as written (what `get` returns) and the factor
+        // that makes each the unit vector the graph was built on.
+        (true, _) => {
+            let raw: Vec<f32> = input.rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
+            let inv: Vec<f32> = input.rows.iter().map(|r| inv_norm(r.vector)).collect();
+            assert_scaled_rows_are_the_graph_rows(&raw, &inv, g.vectors);
+            b.pod_section("vectors", &raw);
+            b.pod_section(INV_NORMS, &inv);
+        }
+        (false, _) => b.pod_section("vectors", g.vectors),
     }
-    b.pod_section("vectors", g.vectors);
     b.pod_section("id_index", &id_index::build(ids.iter().copied()));
     let metadata: Vec<&BTreeMap<String, Value>> = input.rows.iter().map(|r| r.metadata).collect();
     for (name, bytes) in columns::encode(&metadata) {
@@ -70,6 +90,18 @@ pub(crate) fn encode(input: &SegmentIn<'_>) -> Vec<u8> {
         b.section("graph.records", g.records);
     }
     b.finish()
+}
+
+/// The search of a format-2 cosine segment compares row × factor where the
+/// build compared the graph's unit rows: they must be the same numbers, bit
+/// for bit, or search and graph disagree without an error.
+fn assert_scaled_rows_are_the_graph_rows(raw: &[f32], inv: &[f32], unit: &[f32]) {
+    assert_eq!(raw.len(), unit.len(), "one unit row per written row");
+    let dim = raw.len().checked_div(inv.len()).unwrap_or(0);
+    for (row, (v, u)) in raw.chunks_exact(dim.max(1)).zip(unit.chunks_exact(dim.max(1))).enumerate() {
+        let same = v.iter().zip(u).all(|(x, y)| (x * inv[row]).to_bits() == y.to_bits());
+        assert!(same, "row {row}: the graph's vector is not the written one normalised");
+    }
 }
 
 /// `n + 1` u64 offsets (relative to the data) followed by the concatenated items.

@@ -16,11 +16,15 @@ use crate::{Error, Result};
 pub(crate) const MAGIC: &[u8; 8] = b"VEGOSEG\0";
 /// Magic at the very end of the file.
 pub(crate) const END_MAGIC: &[u8; 8] = b"VEGOEND\0";
-/// Major format version written and read by this build.
-pub(crate) const FORMAT_MAJOR: u16 = 1;
-/// Minor format version written by this build (1: optional `graph.records`
-/// section of quantized records; readers of 1.0 ignore it and search exactly).
-pub(crate) const FORMAT_MINOR: u16 = 1;
+/// Major format version written by this build (2: cosine segments store
+/// each vector once, as written, with a factor per row; a 1.x reader would
+/// compare those rows as unit vectors, so it must refuse them).
+pub(crate) const FORMAT_MAJOR: u16 = 2;
+/// The oldest major version this build reads (1: cosine segments hold unit
+/// `vectors` and the written rows in `raw_vectors`).
+pub(crate) const FORMAT_MAJOR_OLDEST: u16 = 1;
+/// Minor format version written by this build.
+pub(crate) const FORMAT_MINOR: u16 = 0;
 /// Header size.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Trailer size: table offset u64, table length u32, table crc u32, end magic.
@@ -36,6 +40,8 @@ pub(crate) const SECTION_NAME_BYTES_MAX: usize = 1_024;
 /// Fixed facts about a segment, stored in its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// Format major version of the file (written: [`FORMAT_MAJOR`]).
+    pub format_major: u16,
     pub dimension: u32,
     /// 0 = L2, 1 = cosine, 2 = inner product.
     pub metric: u8,
@@ -59,8 +65,9 @@ pub(crate) struct SectionEntry {
 pub(crate) fn encode_header(h: &Header) -> [u8; HEADER_BYTES] {
     let mut w = Writer::default();
     w.buf.extend_from_slice(MAGIC);
-    w.u16(FORMAT_MAJOR);
-    w.u16(FORMAT_MINOR);
+    assert!((FORMAT_MAJOR_OLDEST..=FORMAT_MAJOR).contains(&h.format_major), "format {}", h.format_major);
+    w.u16(h.format_major);
+    w.u16(if h.format_major == FORMAT_MAJOR { FORMAT_MINOR } else { 1 });
     w.u32(0);
     w.u32(h.dimension);
     w.u8(h.metric);
@@ -87,7 +94,7 @@ pub(crate) fn decode_header(file: &Path, bytes: &[u8]) -> Result<Header> {
         return Err(corrupt(file, 0, "bad magic"));
     }
     let major = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if major != FORMAT_MAJOR {
+    if !(FORMAT_MAJOR_OLDEST..=FORMAT_MAJOR).contains(&major) {
         return Err(Error::IncompatibleFormat { file: file.to_path_buf(), found: major, supported: FORMAT_MAJOR });
     }
     let stored = u32::from_le_bytes(bytes[60..64].try_into().unwrap());
@@ -100,6 +107,7 @@ pub(crate) fn decode_header(file: &Path, bytes: &[u8]) -> Result<Header> {
     let metric = r.u8().map_err(err)?;
     r.bytes(3).map_err(err)?;
     let h = Header {
+        format_major: major,
         dimension,
         metric,
         rows: r.u64().map_err(err)?,
@@ -228,8 +236,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn header_and_footer_round_trip(dim in 1u32..4096, metric in 0u8..3, rows in any::<u32>(), seq in any::<u32>(), n in 0usize..5) {
-            let h = Header { dimension: dim, metric, rows: rows as u64, tombstones: 3, min_seq: seq as u64, max_seq: seq as u64 + 9 };
+        fn header_and_footer_round_trip(major in FORMAT_MAJOR_OLDEST..=FORMAT_MAJOR, dim in 1u32..4096, metric in 0u8..3, rows in any::<u32>(), seq in any::<u32>(), n in 0usize..5) {
+            let h = Header { format_major: major, dimension: dim, metric, rows: rows as u64, tombstones: 3, min_seq: seq as u64, max_seq: seq as u64 + 9 };
             let sections: Vec<SectionEntry> = (0..n)
                 .map(|i| SectionEntry { name: format!("s{i}"), offset: 64 * (i as u64 + 1), len: 10, crc: i as u32 })
                 .collect();
@@ -240,7 +248,7 @@ mod tests {
 
         #[test]
         fn flipped_header_or_footer_byte_is_detected(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
-            let h = Header { dimension: 8, metric: 1, rows: 5, tombstones: 0, min_seq: 1, max_seq: 2 };
+            let h = Header { format_major: FORMAT_MAJOR, dimension: 8, metric: 1, rows: 5, tombstones: 0, min_seq: 1, max_seq: 2 };
             let sections = vec![SectionEntry { name: "a".into(), offset: 64, len: 8, crc: 7 }];
             let mut bytes = file(&h, &sections);
             let i = pos.index(bytes.len());
@@ -253,8 +261,8 @@ mod tests {
         }
 
         #[test]
-        fn unknown_major_version_is_incompatible_format(major in 2u16..u16::MAX) {
-            let h = Header { dimension: 8, metric: 0, rows: 1, tombstones: 0, min_seq: 1, max_seq: 1 };
+        fn unknown_major_version_is_incompatible_format(major in prop_oneof![Just(0u16), (FORMAT_MAJOR + 1)..u16::MAX]) {
+            let h = Header { format_major: FORMAT_MAJOR, dimension: 8, metric: 0, rows: 1, tombstones: 0, min_seq: 1, max_seq: 1 };
             let mut bytes = file(&h, &[]);
             bytes[8..10].copy_from_slice(&major.to_le_bytes());
             let found = matches!(decode_header(Path::new("f"), &bytes), Err(Error::IncompatibleFormat { found, .. }) if found == major);

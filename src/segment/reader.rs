@@ -35,6 +35,27 @@ const EAGER: &[&str] = &[
 /// The optional section of quantized graph records (checked at open when present).
 const RECORDS: &str = "graph.records";
 
+/// Cosine segments of format 2: one f32 per row, the factor that makes the
+/// row (stored as written) unit length (checked at open).
+pub(crate) const INV_NORMS: &str = "vector_inv_norms";
+
+/// Format-1 cosine segments: the rows as written, beside unit `vectors`.
+pub(crate) const RAW_VECTORS: &str = "raw_vectors";
+
+/// Sections held in memory (or mapped) from open.
+const HOT: &[&str] = &[
+    "ids",
+    "seqs",
+    "vectors",
+    INV_NORMS,
+    "id_index",
+    "graph.meta",
+    "graph.levels",
+    "graph.links0",
+    "graph.upper_offsets",
+    "graph.upper",
+];
+
 pub(crate) struct Segment {
     path: PathBuf,
     storage: Storage,
@@ -97,7 +118,7 @@ impl Segment {
     /// Opens and validates the file: header, section table, and the checksums
     /// of the sections search needs. Never panics on bad bytes.
     pub fn open(path: &Path, cfg: &IoConfig) -> Result<Segment> {
-        let (storage, header, sections) = Storage::open(path, cfg, EAGER)?;
+        let (storage, header, sections) = Storage::open(path, cfg, HOT)?;
         let sections: HashMap<String, SectionEntry> = sections.into_iter().map(|s| (s.name.clone(), s)).collect();
         check_entries(path, &header, &sections)?;
         let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
@@ -125,7 +146,8 @@ impl Segment {
             obsolete: AtomicBool::new(false),
             columns,
         };
-        for name in EAGER.iter().chain(seg.sections.contains_key(RECORDS).then_some(&RECORDS)) {
+        let optional = [RECORDS, INV_NORMS].into_iter().filter(|n| seg.sections.contains_key(*n));
+        for name in EAGER.iter().copied().chain(optional) {
             seg.section(name)?;
         }
         seg.validate_shapes()?;
@@ -154,12 +176,37 @@ impl Segment {
         };
         expect("seqs", n * 8)?;
         expect("vectors", self.header.rows * dim * 4)?;
+        self.check_vector_layout()?;
+        if self.sections.contains_key(INV_NORMS) {
+            expect(INV_NORMS, self.header.rows * 4)?;
+        }
         expect("id_index", id_index::capacity(n as usize) as u64 * 4)?;
         // Ids are read on every lookup: check them all once, here.
         for e in 0..n as u32 {
             self.id(e)?;
         }
         Ok(())
+    }
+
+    /// Which copy of a cosine vector the file holds must be unambiguous:
+    /// format 2 stores rows as written with their factors, format 1 unit
+    /// rows (and the written ones in `raw_vectors`). Comparing rows of one
+    /// layout as the other would answer wrongly without an error.
+    fn check_vector_layout(&self) -> Result<()> {
+        let (scaled, raw) = (self.sections.get(INV_NORMS), self.sections.get(RAW_VECTORS));
+        let cosine = self.metric == Metric::Cosine;
+        let problem = match (self.header.format_major, scaled, raw) {
+            (_, Some(s), Some(_)) => Some((s.offset, format!("both {INV_NORMS} and {RAW_VECTORS}"))),
+            (1, Some(s), None) => Some((s.offset, format!("{INV_NORMS} in a format-1 file"))),
+            (2.., None, _) if cosine => Some((0, format!("cosine segment of format 2 without {INV_NORMS}"))),
+            (2.., _, Some(r)) => Some((r.offset, format!("{RAW_VECTORS} in a format-2 file"))),
+            (_, Some(s), None) if !cosine => Some((s.offset, format!("{INV_NORMS} in a {:?} segment", self.metric))),
+            _ => None,
+        };
+        match problem {
+            Some((offset, detail)) => Err(corrupt(&self.path, offset, detail)),
+            None => Ok(()),
+        }
     }
 
     fn entry(&self, name: &str) -> Result<&SectionEntry> {
@@ -215,6 +262,7 @@ impl Segment {
             m: m as usize,
             m0: m0 as usize,
             vectors: self.vectors(),
+            inv_norms: if self.sections.contains_key(INV_NORMS) { self.pod(INV_NORMS)? } else { &[] },
             levels: self.section("graph.levels")?,
             links0: self.pod("graph.links0")?,
             upper_offsets: self.pod("graph.upper_offsets")?,
@@ -242,24 +290,31 @@ impl Segment {
         self.pod("seqs").expect("verified at open")
     }
 
-    /// All vectors, row-major.
-    pub fn vectors(&self) -> &[f32] {
+    /// All stored vectors, row-major: as written, except in format-1
+    /// cosine segments (unit length there).
+    fn vectors(&self) -> &[f32] {
         self.pod("vectors").expect("verified at open")
     }
 
-    /// The vector of document row `row` as search compares it (unit length for cosine).
-    pub fn vector(&self, row: u32) -> &[f32] {
+    /// The stored `vectors` row of document row `row`.
+    fn stored_vector(&self, row: u32) -> &[f32] {
         let d = self.header.dimension as usize;
         &self.vectors()[row as usize * d..(row as usize + 1) * d]
     }
 
+    /// The vector of document row `row` as search compares it (unit length
+    /// for cosine; computed from the written row in format 2).
+    pub fn compared_vector(&self, row: u32) -> Cow<'_, [f32]> {
+        self.graph().compared_vector(row).expect("a document row")
+    }
+
     /// The vector of document row `row` exactly as it was written.
     pub fn raw_vector(&self, row: u32) -> Result<Vec<f32>> {
-        if !self.sections.contains_key("raw_vectors") {
-            return Ok(self.vector(row).to_vec());
+        if !self.sections.contains_key(RAW_VECTORS) {
+            return Ok(self.stored_vector(row).to_vec());
         }
         let d = self.header.dimension as u64;
-        let bytes = self.cold("raw_vectors", row as u64 * d * 4, d * 4)?;
+        let bytes = self.cold(RAW_VECTORS, row as u64 * d * 4, d * 4)?;
         Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
     }
 

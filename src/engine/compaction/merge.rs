@@ -61,7 +61,7 @@ pub(super) fn collect(
                 id: doc.id,
                 seq: doc.version,
                 raw: doc.vector,
-                index: seg.vector(e).to_vec(),
+                index: seg.compared_vector(e).into_owned(),
                 metadata: doc.metadata,
                 from: (i, e),
             });

@@ -143,8 +143,8 @@ fn search_prepared(
         let i = layer - mems.len();
         let seg = &t.segments[i];
         let found = match opts.exact || (seg.rows() as usize) <= EXACT_SEGMENT_ROWS_MAX {
-            true => exact_segment(seg, metric, query, k, seq, filter)?,
-            false => search_segment(seg, metric, query, k, ef, seq, filter)?,
+            true => exact_segment(seg, query, k, seq, filter)?,
+            false => search_segment(seg, query, k, ef, seq, filter)?,
         };
         Ok(found.into_iter().map(|(row, d)| (d, Source::Seg(i, row))).collect())
     };
@@ -316,7 +316,6 @@ const EXACT_SCAN_SHARE_DIV: usize = 20;
 /// column-wise once; selective filters scan exactly, others walk the graph.
 fn search_segment(
     seg: &Segment,
-    metric: Metric,
     query: &[f32],
     k: usize,
     ef: usize,
@@ -328,7 +327,7 @@ fn search_segment(
         if found.len() >= k {
             return Ok(found);
         }
-        return Ok(exact(seg, metric, query, k, (0..seg.rows()).filter(|&r| seg.visible_at(r, seq))));
+        return Ok(exact(seg, query, k, (0..seg.rows()).filter(|&r| seg.visible_at(r, seq))));
     };
     if !segment_may_match(seg, f)? {
         return Ok(Vec::new());
@@ -337,40 +336,36 @@ fn search_segment(
     let count = matching.count();
     let visible = |row: u32| seg.visible_at(row, seq);
     if count <= EXACT_SCAN_ROWS_MAX || count * EXACT_SCAN_SHARE_DIV <= seg.rows() as usize {
-        return Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))));
+        return Ok(exact(seg, query, k, matching.rows().filter(|&r| visible(r))));
     }
     let found = seg.search(query, k, ef, &|row| matching.contains(row) && visible(row));
     if found.len() >= k {
         return Ok(found);
     }
-    Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))))
+    Ok(exact(seg, query, k, matching.rows().filter(|&r| visible(r))))
 }
 
 /// Exact top-k over the rows of a segment visible at `seq` that pass `filter`.
-fn exact_segment(
-    seg: &Segment,
-    metric: Metric,
-    query: &[f32],
-    k: usize,
-    seq: u64,
-    filter: Option<&Filter>,
-) -> Result<Vec<(u32, f32)>> {
+fn exact_segment(seg: &Segment, query: &[f32], k: usize, seq: u64, filter: Option<&Filter>) -> Result<Vec<(u32, f32)>> {
     let visible = |row: u32| seg.visible_at(row, seq);
     let Some(f) = filter else {
-        return Ok(exact(seg, metric, query, k, (0..seg.rows()).filter(|&r| visible(r))));
+        return Ok(exact(seg, query, k, (0..seg.rows()).filter(|&r| visible(r))));
     };
     if !segment_may_match(seg, f)? {
         return Ok(Vec::new());
     }
     let matching = matching_rows(seg, f)?;
-    Ok(exact(seg, metric, query, k, matching.rows().filter(|&r| visible(r))))
+    Ok(exact(seg, query, k, matching.rows().filter(|&r| visible(r))))
 }
 
 /// Exact top-k over the given rows of a segment.
-fn exact(seg: &Segment, metric: Metric, query: &[f32], k: usize, rows: impl Iterator<Item = u32>) -> Vec<(u32, f32)> {
+fn exact(seg: &Segment, query: &[f32], k: usize, rows: impl Iterator<Item = u32>) -> Vec<(u32, f32)> {
     let mut top = TopK::new(k);
+    // The graph's own distance: rows stored as written are scaled as the
+    // graph search scales them, so both paths rank alike.
+    let g = seg.graph();
     for row in rows {
-        top.push(distance(metric, query, seg.vector(row)), Source::Seg(0, row));
+        top.push(g.distance_to(query, row).expect("a document row"), Source::Seg(0, row));
     }
     top.into_layer_hits()
 }

@@ -90,6 +90,11 @@ pub(crate) fn distance_fn(metric: Metric) -> DistanceFn {
     kernels().for_metric(metric)
 }
 
+/// The fastest plain dot product on this CPU (`dot(a, b)`, not a distance).
+pub(crate) fn dot_fn() -> DistanceFn {
+    kernels().dot
+}
+
 /// Every kernel set this CPU can run, as `(name, squared L2, dot)`, slowest
 /// first: `scalar`, then `avx2` and `avx512` when present (for benchmarks
 /// and comparisons; searches use the last one).
@@ -147,10 +152,21 @@ pub(crate) fn prefetch_ptr(ptr: *const f32, len: usize, lines: usize) {
 /// expects. A zero (or non-finite) vector is left unchanged because it has no
 /// direction to preserve.
 pub fn normalize(v: &mut [f32]) {
+    let inv = inv_norm(v);
+    if inv != 1.0 {
+        v.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// The factor [`normalize`] multiplies `v` by: `1 / |v|`, or 1 for a zero
+/// or non-finite vector. A segment stores it beside the vector as written,
+/// so the unit vector is exactly `v[i] * inv_norm(v)`.
+pub fn inv_norm(v: &[f32]) -> f32 {
     let norm = (kernels().dot)(v, v).sqrt();
     if norm > 0.0 && norm.is_finite() {
-        let inv = 1.0 / norm;
-        v.iter_mut().for_each(|x| *x *= inv);
+        1.0 / norm
+    } else {
+        1.0
     }
 }
 

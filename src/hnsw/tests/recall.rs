@@ -104,7 +104,8 @@ fn bounded_rescoring_equals_rescoring_every_candidate() {
             all.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             all.truncate(K);
             found += scratch.found.len();
-            let got = rescore(&view, &quant, index.dist, q, &mut scratch, K);
+            let got =
+                rescore(&view, &quant, &crate::hnsw::search::Exact { dist: index.dist, query: q }, &mut scratch, K);
             rescored += scratch.rescored;
             same += usize::from(got == all);
         }
