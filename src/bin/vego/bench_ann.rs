@@ -67,6 +67,10 @@ pub struct Args {
     /// Warm-up queries before each timed sweep.
     #[arg(long, default_value_t = 50)]
     warmup: usize,
+    /// Flush and compact into one segment before the queries, so they
+    /// search the segment file (as after a restart) instead of the memtable.
+    #[arg(long)]
+    compact: bool,
 }
 
 fn parse_quantization(s: &str) -> Result<Quantization, String> {
@@ -125,6 +129,9 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let end = (start + batch).min(base.rows());
         let docs = (start..end).map(|i| Document::new(i.to_string(), base.row(i).to_vec())).collect();
         coll.insert_batch(docs)?;
+    }
+    if args.compact {
+        coll.compact()?;
     }
     let build_s = t.elapsed().as_secs_f64();
     let stats = coll.stats();
