@@ -360,3 +360,66 @@ fn every_io_backend_returns_the_same_documents_and_hits() {
     assert_eq!(read_all(uring), mapped);
     println!("io_uring in use: {}", uring.uses_io_uring());
 }
+
+/// Issue 15, "one copy of each vector on disk": a cosine collection's
+/// segments hold each vector once (as written, plus a factor per row), and
+/// through flush, a merge that reuses the old graph, and a reopen, `get`
+/// returns every vector bit for bit while search stays exact on the unit
+/// vectors.
+#[test]
+fn cosine_segments_keep_one_copy_and_return_vectors_bit_for_bit() {
+    let (n, dim) = (3_000, 64);
+    let dir = tempfile::tempdir().unwrap();
+    // Norms over twelve orders of magnitude: a unit vector times its norm
+    // would not give these back exactly.
+    let doc = |i: usize| {
+        let v: Vec<f32> = vector(i as u64 + 1, dim).iter().map(|x| x * 10f32.powi(i as i32 % 13 - 6)).collect();
+        Document::new(format!("d{i:05}"), v)
+    };
+    fn segment_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| match p.is_dir() {
+                true => segment_bytes(&p),
+                false if p.extension().is_some_and(|x| x == "vseg") => p.metadata().unwrap().len(),
+                false => 0,
+            })
+            .sum()
+    }
+    {
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let c = db.create_collection("c", CollectionConfig::new(dim).distance(Distance::Cosine)).unwrap();
+        c.insert_batch((0..n).map(doc).collect()).unwrap();
+        c.flush().unwrap();
+        let gone: Vec<String> = (0..n).step_by(10).map(|i| format!("d{i:05}")).collect();
+        c.delete_batch(&gone.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        c.insert_batch((n..n + 300).map(doc).collect()).unwrap();
+        c.flush().unwrap();
+        let stats = c.compact().unwrap();
+        assert_eq!(stats.segments_out, 1);
+        db.close().unwrap();
+    }
+    let live: Vec<usize> = (0..n + 300).filter(|i| i % 10 != 0 || *i >= n).collect();
+    let vector_bytes = (live.len() * dim * 4) as u64;
+    let on_disk = segment_bytes(dir.path());
+    // Graph lists (33 slots of 4 bytes a row), ids and their index are the rest.
+    assert!(
+        on_disk > vector_bytes && on_disk < vector_bytes + live.len() as u64 * 220,
+        "{on_disk} bytes for {vector_bytes} of vectors"
+    );
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for &i in &live {
+        let got = c.get(&format!("d{i:05}")).unwrap().expect("a live document");
+        assert_eq!(bits(&got.vector), bits(&doc(i).vector), "d{i:05}");
+    }
+    let vectors: Vec<Vec<f32>> = live.iter().map(|&i| doc(i).vector).collect();
+    for q in live.iter().step_by(97).map(|&i| doc(i).vector) {
+        let hits = c.search_with(&q, &SearchOptions::new(10).exact(true)).unwrap();
+        let truth: Vec<String> =
+            brute_force(&vectors, &q, 10, Distance::Cosine).into_iter().map(|j| format!("d{:05}", live[j])).collect();
+        assert_eq!(hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(), truth);
+    }
+}
