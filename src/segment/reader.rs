@@ -42,20 +42,6 @@ pub(crate) const INV_NORMS: &str = "vector_inv_norms";
 /// Format-1 cosine segments: the rows as written, beside unit `vectors`.
 pub(crate) const RAW_VECTORS: &str = "raw_vectors";
 
-/// Sections held in memory (or mapped) from open.
-const HOT: &[&str] = &[
-    "ids",
-    "seqs",
-    "vectors",
-    INV_NORMS,
-    "id_index",
-    "graph.meta",
-    "graph.levels",
-    "graph.links0",
-    "graph.upper_offsets",
-    "graph.upper",
-];
-
 pub(crate) struct Segment {
     path: PathBuf,
     storage: Storage,
@@ -118,7 +104,9 @@ impl Segment {
     /// Opens and validates the file: header, section table, and the checksums
     /// of the sections search needs. Never panics on bad bytes.
     pub fn open(path: &Path, cfg: &IoConfig) -> Result<Segment> {
-        let (storage, header, sections) = Storage::open(path, cfg, HOT)?;
+        // Held in memory (or mapped) from open: what search reads.
+        let hot: Vec<&str> = EAGER.iter().copied().chain([INV_NORMS]).collect();
+        let (storage, header, sections) = Storage::open(path, cfg, &hot)?;
         let sections: HashMap<String, SectionEntry> = sections.into_iter().map(|s| (s.name.clone(), s)).collect();
         check_entries(path, &header, &sections)?;
         let verified = sections.keys().map(|k| (k.clone(), OnceLock::new())).collect();
