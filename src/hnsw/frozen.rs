@@ -42,7 +42,7 @@ use std::cell::RefCell;
 use super::distance::{distance_fn, dot_fn, DistanceFn, Metric};
 use super::index::Hnsw;
 use super::params::{HnswParams, MAX_LEVEL};
-use super::search::{knn, Exact, ScaledCosine, Scratch};
+use super::search::{knn, Exact, ScaledCosine, Scorer, Scratch};
 use super::view::GraphView;
 use super::NodeId;
 
@@ -273,11 +273,11 @@ impl<'a> FrozenGraph<'a> {
     /// Distance of node `id` to `query` (a vector as the graph compares
     /// them: unit length for cosine), as the search computes it.
     pub fn distance_to(&self, query: &[f32], id: NodeId) -> Option<f32> {
-        let v = self.parts.vectors.get(self.row_range(id))?;
+        // The search's own scorers: one definition of each distance.
         if self.scaled() {
-            return Some(1.0 - dot_fn()(query, v) * self.parts.inv_norms.get(id as usize)?);
+            return ScaledCosine { dot: dot_fn(), query, inv_norms: self.parts.inv_norms }.score(self, id);
         }
-        Some((self.dist)(query, v))
+        Exact { dist: self.dist, query }.score(self, id)
     }
 
     #[inline(always)]
